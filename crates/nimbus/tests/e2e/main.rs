@@ -1,0 +1,4 @@
+//! End-to-end tests: the real `nimbus` binary driven by real clients and tools.
+//! One module per area; `support` holds what they share.
+
+mod support;
