@@ -25,7 +25,12 @@ impl Window {
         if end > disk.size() {
             return None;
         }
-        Some(Window { disk, start, len, writable })
+        Some(Window {
+            disk,
+            start,
+            len,
+            writable,
+        })
     }
 
     fn absolute(&self, offset: u64, len: usize) -> fs_ext4::Result<u64> {
@@ -59,7 +64,11 @@ impl fs_ext4::block_io::BlockDevice for Window {
     }
 
     fn flush(&self) -> fs_ext4::Result<()> {
-        if self.writable { self.disk.flush().map_err(io) } else { Ok(()) }
+        if self.writable {
+            self.disk.flush().map_err(io)
+        } else {
+            Ok(())
+        }
     }
 
     fn is_writable(&self) -> bool {

@@ -35,7 +35,12 @@ pub struct Error {
 impl Error {
     /// A new error of `kind` during `operation`.
     pub fn new(kind: ErrorKind, operation: &'static str, message: impl Into<String>) -> Self {
-        Error { kind, operation, path: None, message: message.into() }
+        Error {
+            kind,
+            operation,
+            path: None,
+            message: message.into(),
+        }
     }
 
     /// The same error, naming the guest path it concerns.
@@ -80,7 +85,9 @@ impl Error {
                 format!("the filesystem uses incompatible features 0x{bits:x} we cannot write")
             }
             E::UnsupportedRoCompat(bits) => {
-                format!("the filesystem uses read-only-compatible features 0x{bits:x} we cannot write")
+                format!(
+                    "the filesystem uses read-only-compatible features 0x{bits:x} we cannot write"
+                )
             }
             other => other.to_string(),
         };

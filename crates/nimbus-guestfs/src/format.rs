@@ -16,7 +16,11 @@ const SWAP_MIN_PAGES: u64 = 10;
 /// (at most 16 bytes; nova uses `ephemeral0`).
 pub fn create_ephemeral_ext4(disk: Arc<dyn BlockDevice>, label: &str) -> Result<()> {
     if label.len() > 16 {
-        return Err(Error::new(ErrorKind::InvalidInput, "mkfs", "an ext4 label is at most 16 bytes"));
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "mkfs",
+            "an ext4 label is at most 16 bytes",
+        ));
     }
     let size = disk.size();
     let window = Window::new(disk.clone(), 0, size, true)
@@ -31,13 +35,26 @@ pub fn create_ephemeral_ext4(disk: Arc<dyn BlockDevice>, label: &str) -> Result<
 pub fn create_swap(disk: &dyn BlockDevice, label: Option<&str>) -> Result<()> {
     let pages = disk.size() / SWAP_PAGE;
     if pages < SWAP_MIN_PAGES {
-        return Err(Error::new(ErrorKind::InvalidInput, "mkswap", "a swap disk needs at least 40 KiB"));
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "mkswap",
+            "a swap disk needs at least 40 KiB",
+        ));
     }
-    let last_page = u32::try_from(pages - 1)
-        .map_err(|_| Error::new(ErrorKind::InvalidInput, "mkswap", "disk too large for a swap header"))?;
+    let last_page = u32::try_from(pages - 1).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            "mkswap",
+            "disk too large for a swap header",
+        )
+    })?;
     let label = label.unwrap_or("");
     if label.len() > 16 {
-        return Err(Error::new(ErrorKind::InvalidInput, "mkswap", "a swap label is at most 16 bytes"));
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "mkswap",
+            "a swap label is at most 16 bytes",
+        ));
     }
     // The first page: 1 KiB of boot bits (left zero), then
     // version, last_page, nr_badpages, uuid[16], volume_name[16], and the
@@ -48,7 +65,8 @@ pub fn create_swap(disk: &dyn BlockDevice, label: Option<&str>) -> Result<()> {
     page[1036..1052].copy_from_slice(&random_uuid());
     page[1052..1052 + label.len()].copy_from_slice(label.as_bytes());
     page[SWAP_PAGE as usize - 10..].copy_from_slice(b"SWAPSPACE2");
-    disk.write_at(&page, 0).map_err(|e| Error::disk("mkswap", e))?;
+    disk.write_at(&page, 0)
+        .map_err(|e| Error::disk("mkswap", e))?;
     disk.flush().map_err(|e| Error::disk("mkswap", e))
 }
 

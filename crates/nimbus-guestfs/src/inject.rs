@@ -36,9 +36,15 @@ impl Item {
 
     /// The item nova calls `name`.
     pub fn from_name(name: &str) -> Option<Item> {
-        [Item::Key, Item::Net, Item::Metadata, Item::AdminPassword, Item::Files]
-            .into_iter()
-            .find(|i| i.name() == name)
+        [
+            Item::Key,
+            Item::Net,
+            Item::Metadata,
+            Item::AdminPassword,
+            Item::Files,
+        ]
+        .into_iter()
+        .find(|i| i.name() == name)
     }
 }
 
@@ -94,12 +100,22 @@ pub fn inject_data(
     let vfs = match Vfs::setup(disk, partition, true) {
         Ok(vfs) => vfs,
         Err(err) => {
-            if request.mandatory.iter().any(|&item| requested(request, item)) {
+            if request
+                .mandatory
+                .iter()
+                .any(|&item| requested(request, item))
+            {
                 return Err(err);
             }
             tracing::warn!(error = %err, "ignoring error injecting data into image");
-            let skipped = all_items().filter(|&i| requested(request, i)).map(|i| (i, clone_err(&err))).collect();
-            return Ok(InjectReport { skipped, ..Default::default() });
+            let skipped = all_items()
+                .filter(|&i| requested(request, i))
+                .map(|i| (i, clone_err(&err)))
+                .collect();
+            return Ok(InjectReport {
+                skipped,
+                ..Default::default()
+            });
         }
     };
     let result = inject_data_into_fs(&vfs, request);
@@ -115,18 +131,24 @@ pub fn inject_data(
 /// failing mandatory item aborts with its error, others are logged and
 /// reported as skipped.
 pub fn inject_data_into_fs(vfs: &Vfs, request: &InjectRequest) -> Result<InjectReport> {
-    let mut report = InjectReport { location: Some(vfs.location().to_string()), ..Default::default() };
+    let mut report = InjectReport {
+        location: Some(vfs.location().to_string()),
+        ..Default::default()
+    };
     for item in all_items().filter(|&i| requested(request, i)) {
         let result = match item {
-            Item::Key => request.key.as_deref().map_or(Ok(()), |k| inject_key(vfs, k)),
-            Item::Net => request
-                .net
-                .as_ref()
-                .map_or(Ok(()), |n| inject_net(vfs, n, request.libvirt_virt_type.as_deref())),
+            Item::Key => request
+                .key
+                .as_deref()
+                .map_or(Ok(()), |k| inject_key(vfs, k)),
+            Item::Net => request.net.as_ref().map_or(Ok(()), |n| {
+                inject_net(vfs, n, request.libvirt_virt_type.as_deref())
+            }),
             Item::Metadata => inject_metadata(vfs, &request.metadata),
-            Item::AdminPassword => {
-                request.admin_password.as_deref().map_or(Ok(()), |p| inject_admin_password(vfs, p))
-            }
+            Item::AdminPassword => request
+                .admin_password
+                .as_deref()
+                .map_or(Ok(()), |p| inject_admin_password(vfs, p)),
             Item::Files => inject_files(vfs, &request.files),
         };
         match result {
@@ -142,21 +164,39 @@ pub fn inject_data_into_fs(vfs: &Vfs, request: &InjectRequest) -> Result<InjectR
 }
 
 fn all_items() -> impl Iterator<Item = Item> {
-    [Item::Key, Item::Net, Item::Metadata, Item::AdminPassword, Item::Files].into_iter()
+    [
+        Item::Key,
+        Item::Net,
+        Item::Metadata,
+        Item::AdminPassword,
+        Item::Files,
+    ]
+    .into_iter()
 }
 
 fn requested(request: &InjectRequest, item: Item) -> bool {
     match item {
         Item::Key => request.key.as_deref().is_some_and(|k| !k.is_empty()),
-        Item::Net => request.net.as_ref().is_some_and(|n| !n.interfaces.is_empty()),
+        Item::Net => request
+            .net
+            .as_ref()
+            .is_some_and(|n| !n.interfaces.is_empty()),
         Item::Metadata => !request.metadata.is_empty(),
-        Item::AdminPassword => request.admin_password.as_deref().is_some_and(|p| !p.is_empty()),
+        Item::AdminPassword => request
+            .admin_password
+            .as_deref()
+            .is_some_and(|p| !p.is_empty()),
         Item::Files => !request.files.is_empty(),
     }
 }
 
 fn clone_err(err: &Error) -> Error {
-    Error { kind: err.kind, operation: err.operation, path: err.path.clone(), message: err.message.clone() }
+    Error {
+        kind: err.kind,
+        operation: err.operation,
+        path: err.path.clone(),
+        message: err.message.clone(),
+    }
 }
 
 /// `_inject_key_into_fs`.
@@ -166,7 +206,10 @@ fn inject_key(vfs: &Vfs, key: &str) -> Result<()> {
     vfs.set_ownership(sshdir, Some("root"), Some("root"))?;
     vfs.set_permissions(sshdir, 0o700)?;
     let keyfile = "/root/.ssh/authorized_keys";
-    let data = format!("\n# The following ssh key was injected by Nova\n{}\n", key.trim());
+    let data = format!(
+        "\n# The following ssh key was injected by Nova\n{}\n",
+        key.trim()
+    );
     vfs.append_file(keyfile, data.as_bytes())?;
     vfs.set_ownership(keyfile, Some("root"), Some("root"))?;
     vfs.set_permissions(keyfile, 0o600)?;
@@ -194,7 +237,9 @@ fn setup_selinux_for_keys(vfs: &Vfs, sshdir: &str) -> Result<()> {
 
 /// `_inject_net_into_fs`.
 fn inject_net(vfs: &Vfs, net: &NetworkInfo, virt_type: Option<&str>) -> Result<()> {
-    let Some(text) = render_interfaces(net, virt_type)? else { return Ok(()) };
+    let Some(text) = render_interfaces(net, virt_type)? else {
+        return Ok(());
+    };
     let netdir = "/etc/network";
     vfs.make_path(netdir)?;
     vfs.set_ownership(netdir, Some("root"), Some("root"))?;
@@ -205,7 +250,10 @@ fn inject_net(vfs: &Vfs, net: &NetworkInfo, virt_type: Option<&str>) -> Result<(
 /// `_inject_metadata_into_fs`: `/meta.js`, formatted as Python's `json.dumps`.
 fn inject_metadata(vfs: &Vfs, metadata: &[(String, String)]) -> Result<()> {
     let json = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    let body: Vec<String> = metadata.iter().map(|(k, v)| format!("{}: {}", json(k), json(v))).collect();
+    let body: Vec<String> = metadata
+        .iter()
+        .map(|(k, v)| format!("{}: {}", json(k), json(v)))
+        .collect();
     vfs.replace_file("/meta.js", format!("{{{}}}", body.join(", ")).as_bytes())
 }
 
@@ -224,9 +272,13 @@ fn inject_files(vfs: &Vfs, files: &[(String, Vec<u8>)]) -> Result<()> {
     for (path, content) in files {
         let comps = crate::path::components(path)?;
         if comps.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidInput, "files", "cannot write to /").with_path(path.clone()));
+            return Err(
+                Error::new(ErrorKind::InvalidInput, "files", "cannot write to /")
+                    .with_path(path.clone()),
+            );
         }
-        let parent = String::from_utf8_lossy(&crate::path::join(&comps[..comps.len() - 1])).into_owned();
+        let parent =
+            String::from_utf8_lossy(&crate::path::join(&comps[..comps.len() - 1])).into_owned();
         if parent != "/" && !vfs.has_file(&parent)? {
             vfs.make_path(&parent)?;
             vfs.set_ownership(&parent, Some("root"), Some("root"))?;

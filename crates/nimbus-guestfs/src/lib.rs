@@ -44,7 +44,11 @@ impl InjectPartition {
             -1 => Ok(InjectPartition::Inspect),
             0 => Ok(InjectPartition::WholeDisk),
             n if n > 0 && n <= 4096 => Ok(InjectPartition::Number(n as u32)),
-            n => Err(Error::new(ErrorKind::InvalidInput, "inject_partition", format!("{n} is not -2, -1, 0 or a partition number"))),
+            n => Err(Error::new(
+                ErrorKind::InvalidInput,
+                "inject_partition",
+                format!("{n} is not -2, -1, 0 or a partition number"),
+            )),
         }
     }
 }

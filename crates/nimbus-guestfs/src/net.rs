@@ -72,12 +72,19 @@ pub struct Route {
 
 /// The rendered file, or `None` when nothing is to be injected (nova then
 /// writes no file).
-pub fn render_interfaces(net: &NetworkInfo, libvirt_virt_type: Option<&str>) -> Result<Option<String>> {
+pub fn render_interfaces(
+    net: &NetworkInfo,
+    libvirt_virt_type: Option<&str>,
+) -> Result<Option<String>> {
     for ifc in &net.interfaces {
         check(ifc)?;
     }
-    let nets: Vec<(usize, &Interface)> =
-        net.interfaces.iter().enumerate().filter(|(_, i)| !i.dhcp).collect();
+    let nets: Vec<(usize, &Interface)> = net
+        .interfaces
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| !i.dhcp)
+        .collect();
     if nets.is_empty() {
         return Ok(None);
     }
@@ -106,16 +113,27 @@ pub fn render_interfaces(net: &NetworkInfo, libvirt_virt_type: Option<&str>) -> 
                 out.push_str(&format!("    dns-nameservers {}\n", ifc.dns.join(" ")));
             }
             for r in &ifc.routes {
-                out.push_str(&format!("    post-up ip route add {} via {} dev {name}\n", r.cidr, r.gateway));
-                out.push_str(&format!("    pre-down ip route del {} via {} dev {name}\n", r.cidr, r.gateway));
+                out.push_str(&format!(
+                    "    post-up ip route add {} via {} dev {name}\n",
+                    r.cidr, r.gateway
+                ));
+                out.push_str(&format!(
+                    "    pre-down ip route del {} via {} dev {name}\n",
+                    r.cidr, r.gateway
+                ));
             }
         }
         if use_ipv6 && let Some(addr6) = &ifc.address_v6 {
             let gw6 = ifc.gateway_v6.as_deref().filter(|g| !g.is_empty());
             if lxc {
-                out.push_str(&format!("    post-up ip -6 addr add {addr6}/{} dev ${{IFACE}}\n", opt(&ifc.netmask_v6)));
+                out.push_str(&format!(
+                    "    post-up ip -6 addr add {addr6}/{} dev ${{IFACE}}\n",
+                    opt(&ifc.netmask_v6)
+                ));
                 if let Some(gw6) = gw6 {
-                    out.push_str(&format!("    post-up ip -6 route add default via {gw6} dev ${{IFACE}}\n"));
+                    out.push_str(&format!(
+                        "    post-up ip -6 route add default via {gw6} dev ${{IFACE}}\n"
+                    ));
                 }
             } else {
                 out.push_str(&format!("iface {name} inet6 static\n"));
@@ -137,14 +155,33 @@ pub fn render_interfaces(net: &NetworkInfo, libvirt_virt_type: Option<&str>) -> 
 /// Values land in a file the guest's ifupdown parses: one token each, no
 /// line breaks, nothing that starts a new stanza.
 fn check(ifc: &Interface) -> Result<()> {
-    let singles = [&ifc.hwaddress, &ifc.address, &ifc.netmask, &ifc.broadcast, &ifc.gateway, &ifc.address_v6, &ifc.netmask_v6, &ifc.gateway_v6];
-    let lists = ifc.dns.iter().chain(&ifc.dns_v6).chain(ifc.routes.iter().flat_map(|r| [&r.cidr, &r.gateway]));
+    let singles = [
+        &ifc.hwaddress,
+        &ifc.address,
+        &ifc.netmask,
+        &ifc.broadcast,
+        &ifc.gateway,
+        &ifc.address_v6,
+        &ifc.netmask_v6,
+        &ifc.gateway_v6,
+    ];
+    let lists = ifc
+        .dns
+        .iter()
+        .chain(&ifc.dns_v6)
+        .chain(ifc.routes.iter().flat_map(|r| [&r.cidr, &r.gateway]));
     for value in singles.into_iter().flatten().chain(lists) {
         let ok = !value.is_empty()
             && value.len() <= 64
-            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b".:/%-_".contains(&b));
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".:/%-_".contains(&b));
         if !ok {
-            return Err(Error::new(ErrorKind::InvalidInput, "net", format!("{value:?} is not an address")));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "net",
+                format!("{value:?} is not an address"),
+            ));
         }
     }
     Ok(())
@@ -172,7 +209,14 @@ mod tests {
         ifc.address_v6 = Some("2001:db8::5".into());
         ifc.netmask_v6 = Some("64".into());
         ifc.gateway_v6 = Some("2001:db8::1".into());
-        let out = render_interfaces(&NetworkInfo { interfaces: vec![ifc] }, None).unwrap().unwrap();
+        let out = render_interfaces(
+            &NetworkInfo {
+                interfaces: vec![ifc],
+            },
+            None,
+        )
+        .unwrap()
+        .unwrap();
         let expected = concat!(
             "# Injected by Nova on instance boot\n#\n",
             "# This file describes the network interfaces available on your system\n",
@@ -196,18 +240,45 @@ mod tests {
 
     #[test]
     fn dhcp_interfaces_keep_their_number_but_are_skipped() {
-        let dhcp = Interface { dhcp: true, ..Default::default() };
-        let out = render_interfaces(&NetworkInfo { interfaces: vec![dhcp.clone(), static_v4()] }, None).unwrap().unwrap();
+        let dhcp = Interface {
+            dhcp: true,
+            ..Default::default()
+        };
+        let out = render_interfaces(
+            &NetworkInfo {
+                interfaces: vec![dhcp.clone(), static_v4()],
+            },
+            None,
+        )
+        .unwrap()
+        .unwrap();
         assert!(out.contains("auto eth1\niface eth1 inet static"));
         assert!(!out.contains("eth0"));
         assert!(!out.contains("inet6"));
-        assert_eq!(render_interfaces(&NetworkInfo { interfaces: vec![dhcp] }, None).unwrap(), None);
+        assert_eq!(
+            render_interfaces(
+                &NetworkInfo {
+                    interfaces: vec![dhcp]
+                },
+                None
+            )
+            .unwrap(),
+            None
+        );
     }
 
     #[test]
     fn values_cannot_inject_stanzas() {
         let mut ifc = static_v4();
         ifc.gateway = Some("10.0.0.1\nup rm -rf /".into());
-        assert!(render_interfaces(&NetworkInfo { interfaces: vec![ifc] }, None).is_err());
+        assert!(
+            render_interfaces(
+                &NetworkInfo {
+                    interfaces: vec![ifc]
+                },
+                None
+            )
+            .is_err()
+        );
     }
 }

@@ -42,17 +42,23 @@ pub fn partitions(disk: &dyn BlockDevice) -> Result<Option<(TableKind, Vec<Parti
         return Ok(None);
     }
     let mut mbr = [0u8; 512];
-    disk.read_at(&mut mbr, 0).map_err(|e| Error::disk("partition table", e))?;
+    disk.read_at(&mut mbr, 0)
+        .map_err(|e| Error::disk("partition table", e))?;
     if mbr[510..512] != [0x55, 0xaa] {
         return Ok(None);
     }
-    let entries: Vec<MbrEntry> = (0..4).map(|i| MbrEntry::parse(&mbr, 446 + 16 * i)).collect();
+    let entries: Vec<MbrEntry> = (0..4)
+        .map(|i| MbrEntry::parse(&mbr, 446 + 16 * i))
+        .collect();
     if entries.iter().any(|e| e.kind == 0xee) {
         return Ok(Some((TableKind::Gpt, gpt(disk)?)));
     }
     // A boot sector that carries a filesystem (FAT, or an ext superblock
     // after it) also ends in 55 AA; a real table has sane entries.
-    if !entries.iter().all(|e| e.kind == 0 || e.boot == 0 || e.boot == 0x80) {
+    if !entries
+        .iter()
+        .all(|e| e.kind == 0 || e.boot == 0 || e.boot == 0x80)
+    {
         return Ok(None);
     }
     if entries.iter().all(|e| e.kind == 0) {
@@ -70,9 +76,16 @@ pub fn find(disk: &dyn BlockDevice, number: u32) -> Result<Partition> {
             format!("partition {number} requested but the disk has no partition table"),
         ));
     };
-    parts.into_iter().find(|p| p.number == number).ok_or_else(|| {
-        Error::new(ErrorKind::NotFound, "partition", format!("the disk has no partition {number}"))
-    })
+    parts
+        .into_iter()
+        .find(|p| p.number == number)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                "partition",
+                format!("the disk has no partition {number}"),
+            )
+        })
 }
 
 struct MbrEntry {
@@ -87,7 +100,12 @@ impl MbrEntry {
         let u32_at = |o: usize| {
             u32::from_le_bytes([sector[o], sector[o + 1], sector[o + 2], sector[o + 3]]) as u64
         };
-        MbrEntry { boot: sector[at], kind: sector[at + 4], lba: u32_at(at + 8), sectors: u32_at(at + 12) }
+        MbrEntry {
+            boot: sector[at],
+            kind: sector[at + 4],
+            lba: u32_at(at + 8),
+            sectors: u32_at(at + 12),
+        }
     }
 }
 
@@ -125,7 +143,11 @@ fn mbr_partitions(disk: &dyn BlockDevice, entries: &[MbrEntry]) -> Result<Vec<Pa
             extended = Some((entry.lba, entry.sectors));
             continue;
         }
-        out.push(Partition { number: i as u32 + 1, start, size });
+        out.push(Partition {
+            number: i as u32 + 1,
+            start,
+            size,
+        });
     }
     if let Some((ext_lba, ext_sectors)) = extended {
         logical_partitions(disk, ext_lba, ext_sectors, &mut out)?;
@@ -147,41 +169,63 @@ fn logical_partitions(
     for _ in 0..MAX_LOGICAL {
         let mut sector = [0u8; 512];
         let (at, _) = range(disk, ebr_lba, 1)?;
-        disk.read_at(&mut sector, at).map_err(|e| Error::disk("partition table", e))?;
+        disk.read_at(&mut sector, at)
+            .map_err(|e| Error::disk("partition table", e))?;
         if sector[510..512] != [0x55, 0xaa] {
-            return Err(corrupt(format!("extended boot record at sector {ebr_lba} has no signature")));
+            return Err(corrupt(format!(
+                "extended boot record at sector {ebr_lba} has no signature"
+            )));
         }
         let this = MbrEntry::parse(&sector, 446);
         let next = MbrEntry::parse(&sector, 462);
         if this.kind != 0 && this.sectors != 0 {
-            let lba = ebr_lba.checked_add(this.lba).ok_or_else(|| corrupt("logical partition overflows"))?;
-            if lba.checked_add(this.sectors).is_none_or(|end| end > ext_end) {
-                return Err(corrupt(format!("logical partition {number} lies outside its extended partition")));
+            let lba = ebr_lba
+                .checked_add(this.lba)
+                .ok_or_else(|| corrupt("logical partition overflows"))?;
+            if lba
+                .checked_add(this.sectors)
+                .is_none_or(|end| end > ext_end)
+            {
+                return Err(corrupt(format!(
+                    "logical partition {number} lies outside its extended partition"
+                )));
             }
             let (start, size) = range(disk, lba, this.sectors)?;
-            out.push(Partition { number, start, size });
+            out.push(Partition {
+                number,
+                start,
+                size,
+            });
             number += 1;
         }
         if next.kind == 0 || next.lba == 0 {
             return Ok(());
         }
-        let next_lba = ext_lba.checked_add(next.lba).ok_or_else(|| corrupt("EBR link overflows"))?;
+        let next_lba = ext_lba
+            .checked_add(next.lba)
+            .ok_or_else(|| corrupt("EBR link overflows"))?;
         if next_lba <= ebr_lba || next_lba >= ext_end {
-            return Err(corrupt(format!("extended boot record chain does not move forward at sector {ebr_lba}")));
+            return Err(corrupt(format!(
+                "extended boot record chain does not move forward at sector {ebr_lba}"
+            )));
         }
         ebr_lba = next_lba;
     }
-    Err(corrupt(format!("more than {MAX_LOGICAL} logical partitions")))
+    Err(corrupt(format!(
+        "more than {MAX_LOGICAL} logical partitions"
+    )))
 }
 
 fn gpt(disk: &dyn BlockDevice) -> Result<Vec<Partition>> {
     let mut header = [0u8; 512];
     let (at, _) = range(disk, 1, 1)?;
-    disk.read_at(&mut header, at).map_err(|e| Error::disk("partition table", e))?;
+    disk.read_at(&mut header, at)
+        .map_err(|e| Error::disk("partition table", e))?;
     if &header[0..8] != b"EFI PART" {
         return Err(corrupt("protective MBR but no GPT header at sector 1"));
     }
-    let u32_at = |o: usize| u32::from_le_bytes([header[o], header[o + 1], header[o + 2], header[o + 3]]);
+    let u32_at =
+        |o: usize| u32::from_le_bytes([header[o], header[o + 1], header[o + 2], header[o + 3]]);
     let u64_at = |o: usize| {
         let mut b = [0u8; 8];
         b.copy_from_slice(&header[o..o + 8]);
@@ -204,11 +248,14 @@ fn gpt(disk: &dyn BlockDevice) -> Result<Vec<Partition>> {
     }
     let total = count * entry_size;
     if total > MAX_GPT_ENTRY_BYTES {
-        return Err(corrupt(format!("GPT entry array of {total} bytes is too large")));
+        return Err(corrupt(format!(
+            "GPT entry array of {total} bytes is too large"
+        )));
     }
     let (at, _) = range(disk, entries_lba, total.div_ceil(SECTOR))?;
     let mut array = vec![0u8; total as usize];
-    disk.read_at(&mut array, at).map_err(|e| Error::disk("partition table", e))?;
+    disk.read_at(&mut array, at)
+        .map_err(|e| Error::disk("partition table", e))?;
     if crc32(&array) != u32_at(88) {
         return Err(corrupt("GPT partition entry array checksum mismatch"));
     }
@@ -223,10 +270,17 @@ fn gpt(disk: &dyn BlockDevice) -> Result<Vec<Partition>> {
         last.copy_from_slice(&entry[40..48]);
         let (first, last) = (u64::from_le_bytes(first), u64::from_le_bytes(last));
         if last < first {
-            return Err(corrupt(format!("GPT entry {} ends before it starts", i + 1)));
+            return Err(corrupt(format!(
+                "GPT entry {} ends before it starts",
+                i + 1
+            )));
         }
         let (start, size) = range(disk, first, last - first + 1)?;
-        out.push(Partition { number: i as u32 + 1, start, size });
+        out.push(Partition {
+            number: i as u32 + 1,
+            start,
+            size,
+        });
     }
     Ok(out)
 }
@@ -237,7 +291,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &byte in data {
         crc ^= byte as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

@@ -5,7 +5,8 @@ use rand::RngCore;
 use crate::{Error, ErrorKind, Result};
 
 /// crypt(3)'s base-64 alphabet.
-const CRYPT_ALPHABET: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const CRYPT_ALPHABET: &[u8; 64] =
+    b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// A `$6$` hash of `password` with a fresh random salt.
 ///
@@ -26,10 +27,22 @@ pub fn sha512_crypt(password: &str) -> Result<String> {
 }
 
 fn sha512_crypt_with_salt(password: &str, salt: &str) -> Result<String> {
-    let params = sha_crypt::Sha512Params::new(sha_crypt::ROUNDS_DEFAULT)
-        .map_err(|_| Error::new(ErrorKind::InvalidInput, "admin_password", "bad crypt parameters"))?;
-    let hash = sha_crypt::sha512_crypt_b64(password.as_bytes(), salt.as_bytes(), &params)
-        .map_err(|_| Error::new(ErrorKind::InvalidInput, "admin_password", "cannot hash the password"))?;
+    let params = sha_crypt::Sha512Params::new(sha_crypt::ROUNDS_DEFAULT).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            "admin_password",
+            "bad crypt parameters",
+        )
+    })?;
+    let hash = sha_crypt::sha512_crypt_b64(password.as_bytes(), salt.as_bytes(), &params).map_err(
+        |_| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                "admin_password",
+                "cannot hash the password",
+            )
+        },
+    )?;
     Ok(format!("$6${salt}${hash}"))
 }
 
@@ -38,13 +51,30 @@ fn sha512_crypt_with_salt(password: &str, salt: &str) -> Result<String> {
 /// As nova's `_set_passwd`: `user` must be in `/etc/passwd` and in
 /// `/etc/shadow`, or it is an error and nothing changes.
 pub fn set_passwd(user: &str, hash: &str, passwd: &[u8], shadow: &[u8]) -> Result<Vec<u8>> {
-    let passwd = std::str::from_utf8(passwd)
-        .map_err(|_| Error::new(ErrorKind::Corrupt, "admin_password", "/etc/passwd is not UTF-8"))?;
-    if !passwd.split('\n').any(|line| line.split(':').next() == Some(user)) {
-        return Err(Error::new(ErrorKind::NotFound, "admin_password", format!("user {user} not found in password file")));
+    let passwd = std::str::from_utf8(passwd).map_err(|_| {
+        Error::new(
+            ErrorKind::Corrupt,
+            "admin_password",
+            "/etc/passwd is not UTF-8",
+        )
+    })?;
+    if !passwd
+        .split('\n')
+        .any(|line| line.split(':').next() == Some(user))
+    {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            "admin_password",
+            format!("user {user} not found in password file"),
+        ));
     }
-    let shadow = std::str::from_utf8(shadow)
-        .map_err(|_| Error::new(ErrorKind::Corrupt, "admin_password", "/etc/shadow is not UTF-8"))?;
+    let shadow = std::str::from_utf8(shadow).map_err(|_| {
+        Error::new(
+            ErrorKind::Corrupt,
+            "admin_password",
+            "/etc/shadow is not UTF-8",
+        )
+    })?;
     let mut found = false;
     let lines: Vec<String> = shadow
         .split('\n')
@@ -58,7 +88,11 @@ pub fn set_passwd(user: &str, hash: &str, passwd: &[u8], shadow: &[u8]) -> Resul
         })
         .collect();
     if !found {
-        return Err(Error::new(ErrorKind::NotFound, "admin_password", format!("user {user} not found in shadow file")));
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            "admin_password",
+            format!("user {user} not found in shadow file"),
+        ));
     }
     Ok(lines.join("\n").into_bytes())
 }
@@ -89,10 +123,19 @@ mod tests {
     fn only_roots_field_changes() {
         let shadow = b"root:*:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n";
         let out = set_passwd("root", "$6$x$y", b"root:x:0:0::/root:/bin/sh\n", shadow).unwrap();
-        assert_eq!(out, b"root:$6$x$y:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n");
+        assert_eq!(
+            out,
+            b"root:$6$x$y:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n"
+        );
         let err = set_passwd("root", "h", b"bin:x:1:1::/:/bin/false\n", shadow).unwrap_err();
         assert_eq!(err.kind, ErrorKind::NotFound);
-        let err = set_passwd("root", "h", b"root:x:0:0::/root:/bin/sh\n", b"bin:*:1::::::\n").unwrap_err();
+        let err = set_passwd(
+            "root",
+            "h",
+            b"root:x:0:0::/root:/bin/sh\n",
+            b"bin:*:1::::::\n",
+        )
+        .unwrap_err();
         assert!(err.message.contains("shadow"));
     }
 }

@@ -15,7 +15,8 @@ pub const MAX_NAME_BYTES: usize = 255;
 /// and no legitimate injected path needs it. `.` and repeated slashes are
 /// dropped.
 pub fn components(path: &str) -> Result<Vec<Vec<u8>>> {
-    let invalid = |message: &str| Error::new(ErrorKind::InvalidInput, "path", message).with_path(path);
+    let invalid =
+        |message: &str| Error::new(ErrorKind::InvalidInput, "path", message).with_path(path);
     if !path.starts_with('/') {
         return Err(invalid("guest paths must be absolute"));
     }
@@ -68,17 +69,27 @@ mod tests {
 
     #[test]
     fn normalises_and_refuses_escapes() {
-        assert_eq!(components("//etc/./passwd").unwrap(), vec![b"etc".to_vec(), b"passwd".to_vec()]);
+        assert_eq!(
+            components("//etc/./passwd").unwrap(),
+            vec![b"etc".to_vec(), b"passwd".to_vec()]
+        );
         assert!(components("/").unwrap().is_empty());
         for bad in ["etc/passwd", "/etc/../../../../etc/passwd", "/a\0b", ""] {
-            assert_eq!(components(bad).unwrap_err().kind, ErrorKind::InvalidInput, "{bad:?}");
+            assert_eq!(
+                components(bad).unwrap_err().kind,
+                ErrorKind::InvalidInput,
+                "{bad:?}"
+            );
         }
         assert!(components(&format!("/{}", "a".repeat(256))).is_err());
     }
 
     #[test]
     fn link_targets_keep_dotdot() {
-        assert_eq!(link_components(b"../x/./y"), vec![b"..".to_vec(), b"x".to_vec(), b"y".to_vec()]);
+        assert_eq!(
+            link_components(b"../x/./y"),
+            vec![b"..".to_vec(), b"x".to_vec(), b"y".to_vec()]
+        );
         assert_eq!(join(&[b"a".to_vec(), b"b".to_vec()]), b"/a/b");
     }
 }

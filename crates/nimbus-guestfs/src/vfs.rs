@@ -33,7 +33,9 @@ pub struct Vfs {
 
 impl std::fmt::Debug for Vfs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vfs").field("location", &self.location).finish()
+        f.debug_struct("Vfs")
+            .field("location", &self.location)
+            .finish()
     }
 }
 
@@ -97,11 +99,17 @@ impl Vfs {
     /// nova's `make_path`: creates `path` and its missing parents (0755).
     pub fn make_path(&self, path: &str) -> Result<()> {
         let comps = path::components(path)?;
-        let r = self.walk(comps, true, true).map_err(|e| e.with_path(path))?;
+        let r = self
+            .walk(comps, true, true)
+            .map_err(|e| e.with_path(path))?;
         let inode = self.inode(r.ino, path)?;
         if !inode.is_dir() {
-            return Err(Error::new(ErrorKind::InvalidInput, "make_path", "exists and is not a directory")
-                .with_path(path));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "make_path",
+                "exists and is not a directory",
+            )
+            .with_path(path));
         }
         Ok(())
     }
@@ -118,7 +126,9 @@ impl Vfs {
 
     /// nova's `read_file`: the whole content of a regular file.
     pub fn read_file(&self, path: &str) -> Result<Vec<u8>> {
-        let r = self.walk(path::components(path)?, true, false).map_err(|e| e.with_path(path))?;
+        let r = self
+            .walk(path::components(path)?, true, false)
+            .map_err(|e| e.with_path(path))?;
         self.read_ino(r.ino, path)
     }
 
@@ -134,9 +144,15 @@ impl Vfs {
     /// nova's `set_permissions`: sets the permission bits (`0o7777` at most).
     pub fn set_permissions(&self, path: &str, mode: u32) -> Result<()> {
         if mode > 0o7777 {
-            return Err(Error::new(ErrorKind::InvalidInput, "set_permissions", format!("mode {mode:o} is not a permission mode")));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "set_permissions",
+                format!("mode {mode:o} is not a permission mode"),
+            ));
         }
-        let r = self.walk(path::components(path)?, true, false).map_err(|e| e.with_path(path))?;
+        let r = self
+            .walk(path::components(path)?, true, false)
+            .map_err(|e| e.with_path(path))?;
         self.fs
             .apply_chmod_ino(r.ino, mode as u16)
             .map_err(|e| Error::ext("set_permissions", e).with_path(path))
@@ -153,7 +169,9 @@ impl Vfs {
             Some(name) => self.lookup_id("/etc/group", name)?,
             None => u32::MAX,
         };
-        let r = self.walk(path::components(path)?, true, false).map_err(|e| e.with_path(path))?;
+        let r = self
+            .walk(path::components(path)?, true, false)
+            .map_err(|e| e.with_path(path))?;
         self.fs
             .apply_chown_ino(r.ino, uid, gid)
             .map_err(|e| Error::ext("set_ownership", e).with_path(path))
@@ -161,13 +179,22 @@ impl Vfs {
 
     /// The type, mode, owner and size of `path` (following symlinks in the guest).
     pub fn stat(&self, path: &str) -> Result<FileStat> {
-        let r = self.walk(path::components(path)?, true, false).map_err(|e| e.with_path(path))?;
+        let r = self
+            .walk(path::components(path)?, true, false)
+            .map_err(|e| e.with_path(path))?;
         let inode = self.inode(r.ino, path)?;
-        Ok(FileStat { mode: inode.mode as u32, uid: inode.uid, gid: inode.gid, size: inode.size })
+        Ok(FileStat {
+            mode: inode.mode as u32,
+            uid: inode.uid,
+            gid: inode.gid,
+            size: inode.size,
+        })
     }
 
     fn inode(&self, ino: u32, path: &str) -> Result<fs_ext4::inode::Inode> {
-        self.fs.stat_ino(ino).map_err(|e| Error::ext("stat", e).with_path(path))
+        self.fs
+            .stat_ino(ino)
+            .map_err(|e| Error::ext("stat", e).with_path(path))
     }
 
     /// The numeric id of `name` in a passwd-format file (field 3).
@@ -180,19 +207,39 @@ impl Vfs {
                 if let Some(id) = fields.nth(1).and_then(|f| f.trim().parse::<u32>().ok()) {
                     return Ok(id);
                 }
-                return Err(Error::new(ErrorKind::Corrupt, "set_ownership", format!("malformed entry for {name}")).with_path(file));
+                return Err(Error::new(
+                    ErrorKind::Corrupt,
+                    "set_ownership",
+                    format!("malformed entry for {name}"),
+                )
+                .with_path(file));
             }
         }
-        Err(Error::new(ErrorKind::NotFound, "set_ownership", format!("{name} is not in the guest's {file}")))
+        Err(Error::new(
+            ErrorKind::NotFound,
+            "set_ownership",
+            format!("{name} is not in the guest's {file}"),
+        ))
     }
 
     fn write_file(&self, path: &str, content: &[u8], append: bool) -> Result<()> {
-        let op = if append { "append_file" } else { "replace_file" };
+        let op = if append {
+            "append_file"
+        } else {
+            "replace_file"
+        };
         let mut comps = path::components(path)?;
         let Some(name) = comps.pop() else {
-            return Err(Error::new(ErrorKind::InvalidInput, op, "cannot write to the root directory").with_path(path));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                op,
+                "cannot write to the root directory",
+            )
+            .with_path(path));
         };
-        let parent = self.walk(comps, true, false).map_err(|e| e.with_path(path))?;
+        let parent = self
+            .walk(comps, true, false)
+            .map_err(|e| e.with_path(path))?;
         let existing = match self.fs.lookup_at(parent.ino, &name) {
             Ok(ino) => Some(ino),
             Err(fs_ext4::Error::NotFound) => None,
@@ -203,10 +250,17 @@ impl Vfs {
             let inode = self.inode(ino, path)?;
             if inode.is_symlink() {
                 // nova's fix for CVE-2012-3361: never write through a link.
-                return Err(Error::new(ErrorKind::NotAllowed, op, "refusing to write through a symlink").with_path(path));
+                return Err(Error::new(
+                    ErrorKind::NotAllowed,
+                    op,
+                    "refusing to write through a symlink",
+                )
+                .with_path(path));
             }
             if !inode.is_file() {
-                return Err(Error::new(ErrorKind::InvalidInput, op, "not a regular file").with_path(path));
+                return Err(
+                    Error::new(ErrorKind::InvalidInput, op, "not a regular file").with_path(path),
+                );
             }
             if append {
                 data = self.read_ino(ino, path)?;
@@ -214,7 +268,12 @@ impl Vfs {
         }
         let total = data.len() as u64 + content.len() as u64;
         if total > MAX_FILE_BYTES {
-            return Err(Error::new(ErrorKind::NotAllowed, op, format!("the result would be {total} bytes, over the {MAX_FILE_BYTES}-byte cap")).with_path(path));
+            return Err(Error::new(
+                ErrorKind::NotAllowed,
+                op,
+                format!("the result would be {total} bytes, over the {MAX_FILE_BYTES}-byte cap"),
+            )
+            .with_path(path));
         }
         data.extend_from_slice(content);
         if existing.is_none() {
@@ -239,10 +298,18 @@ impl Vfs {
     fn read_ino(&self, ino: u32, path: &str) -> Result<Vec<u8>> {
         let inode = self.inode(ino, path)?;
         if !inode.is_file() {
-            return Err(Error::new(ErrorKind::InvalidInput, "read_file", "not a regular file").with_path(path));
+            return Err(
+                Error::new(ErrorKind::InvalidInput, "read_file", "not a regular file")
+                    .with_path(path),
+            );
         }
         if inode.size > MAX_FILE_BYTES {
-            return Err(Error::new(ErrorKind::NotAllowed, "read_file", format!("{} bytes is over the {MAX_FILE_BYTES}-byte cap", inode.size)).with_path(path));
+            return Err(Error::new(
+                ErrorKind::NotAllowed,
+                "read_file",
+                format!("{} bytes is over the {MAX_FILE_BYTES}-byte cap", inode.size),
+            )
+            .with_path(path));
         }
         let mut buf = vec![0u8; inode.size as usize];
         let mut done = 0;
@@ -252,7 +319,12 @@ impl Vfs {
                 .read_ino(ino, done as u64, &mut buf[done..])
                 .map_err(|e| Error::ext("read_file", e).with_path(path))?;
             if n == 0 {
-                return Err(Error::new(ErrorKind::Corrupt, "read_file", "file shorter than its size").with_path(path));
+                return Err(Error::new(
+                    ErrorKind::Corrupt,
+                    "read_file",
+                    "file shorter than its size",
+                )
+                .with_path(path));
             }
             done += n;
         }
@@ -280,22 +352,44 @@ impl Vfs {
                     .apply_mkdir_at(dir, &name, 0o755)
                     .map_err(|e| Error::ext("make_path", e))?,
                 Err(fs_ext4::Error::NotFound) => {
-                    return Err(Error::new(ErrorKind::NotFound, "resolve", "no such file or directory"));
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        "resolve",
+                        "no such file or directory",
+                    ));
                 }
                 Err(e) => return Err(Error::ext("resolve", e)),
             };
-            let inode = self.fs.stat_ino(ino).map_err(|e| Error::ext("resolve", e))?;
+            let inode = self
+                .fs
+                .stat_ino(ino)
+                .map_err(|e| Error::ext("resolve", e))?;
             if inode.is_symlink() && (follow_last || !pending.is_empty()) {
                 hops += 1;
                 if hops > MAX_SYMLINK_HOPS {
-                    return Err(Error::new(ErrorKind::InvalidInput, "resolve", "too many levels of symbolic links (ELOOP)"));
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        "resolve",
+                        "too many levels of symbolic links (ELOOP)",
+                    ));
                 }
                 if inode.size > path::MAX_PATH_BYTES as u64 {
-                    return Err(Error::new(ErrorKind::Corrupt, "resolve", "symlink target longer than 4096 bytes"));
+                    return Err(Error::new(
+                        ErrorKind::Corrupt,
+                        "resolve",
+                        "symlink target longer than 4096 bytes",
+                    ));
                 }
-                let target = self.fs.read_link_ino(ino).map_err(|e| Error::ext("resolve", e))?;
+                let target = self
+                    .fs
+                    .read_link_ino(ino)
+                    .map_err(|e| Error::ext("resolve", e))?;
                 if target.len() > path::MAX_PATH_BYTES || target.is_empty() {
-                    return Err(Error::new(ErrorKind::Corrupt, "resolve", "symlink target is empty or too long"));
+                    return Err(Error::new(
+                        ErrorKind::Corrupt,
+                        "resolve",
+                        "symlink target is empty or too long",
+                    ));
                 }
                 if target.starts_with(b"/") {
                     stack.clear();
@@ -308,14 +402,21 @@ impl Vfs {
             stack.push((name, ino));
         }
         let ino = stack.last().map_or(ROOT_INO, |(_, ino)| *ino);
-        Ok(Resolved { ino, canonical: stack.into_iter().map(|(n, _)| n).collect() })
+        Ok(Resolved {
+            ino,
+            canonical: stack.into_iter().map(|(n, _)| n).collect(),
+        })
     }
 }
 
 /// Opens the ext2/3/4 filesystem at `[start, start + len)` of `disk`.
 fn mount(disk: Arc<dyn BlockDevice>, start: u64, len: u64, writable: bool) -> Result<Filesystem> {
     let window = Window::new(disk, start, len, writable).ok_or_else(|| {
-        Error::new(ErrorKind::Corrupt, "setup", "the filesystem's extent lies outside the disk")
+        Error::new(
+            ErrorKind::Corrupt,
+            "setup",
+            "the filesystem's extent lies outside the disk",
+        )
     })?;
     check_superblock(&window)?;
     Filesystem::mount(Arc::new(window)).map_err(|e| Error::ext("setup", e))
@@ -327,10 +428,18 @@ fn check_superblock(window: &Window) -> Result<()> {
     use fs_ext4::block_io::BlockDevice as _;
     let mut sb = [0u8; 1024];
     window.read_at(1024, &mut sb).map_err(|_| {
-        Error::new(ErrorKind::Unsupported, "setup", "too small to hold an ext2/3/4 filesystem")
+        Error::new(
+            ErrorKind::Unsupported,
+            "setup",
+            "too small to hold an ext2/3/4 filesystem",
+        )
     })?;
     if u16::from_le_bytes([sb[0x38], sb[0x39]]) != EXT_MAGIC {
-        return Err(Error::new(ErrorKind::Unsupported, "setup", "not an ext2/3/4 filesystem (bad superblock magic)"));
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "setup",
+            "not an ext2/3/4 filesystem (bad superblock magic)",
+        ));
     }
     let incompat = u32::from_le_bytes([sb[0x60], sb[0x61], sb[0x62], sb[0x63]]);
     if incompat & INCOMPAT_RECOVER != 0 {
@@ -348,22 +457,38 @@ fn check_superblock(window: &Window) -> Result<()> {
 fn inspect(disk: &Arc<dyn BlockDevice>) -> Result<(u64, u64, String)> {
     let candidates: Vec<(u64, u64, String)> = match partition::partitions(disk.as_ref())? {
         None => vec![(0, disk.size(), "the whole disk".to_string())],
-        Some((_, parts)) => {
-            parts.into_iter().map(|p| (p.start, p.size, format!("partition {}", p.number))).collect()
-        }
+        Some((_, parts)) => parts
+            .into_iter()
+            .map(|p| (p.start, p.size, format!("partition {}", p.number)))
+            .collect(),
     };
     let mut roots = Vec::new();
     for (start, len, location) in candidates {
-        let Ok(fs) = mount(disk.clone(), start, len, false) else { continue };
-        let vfs = Vfs { fs, location: location.clone() };
-        let is_root = ["/etc/passwd", "/etc/os-release"].iter().any(|p| vfs.has_file(p).unwrap_or(false));
+        let Ok(fs) = mount(disk.clone(), start, len, false) else {
+            continue;
+        };
+        let vfs = Vfs {
+            fs,
+            location: location.clone(),
+        };
+        let is_root = ["/etc/passwd", "/etc/os-release"]
+            .iter()
+            .any(|p| vfs.has_file(p).unwrap_or(false));
         if is_root {
             roots.push((start, len, location));
         }
     }
     match roots.len() {
         1 => Ok(roots.remove(0)),
-        0 => Err(Error::new(ErrorKind::NotFound, "inspect", "no operating system found (no filesystem with /etc/passwd or /etc/os-release)")),
-        n => Err(Error::new(ErrorKind::Unsupported, "inspect", format!("{n} operating system roots found; multi-boot disks are not supported"))),
+        0 => Err(Error::new(
+            ErrorKind::NotFound,
+            "inspect",
+            "no operating system found (no filesystem with /etc/passwd or /etc/os-release)",
+        )),
+        n => Err(Error::new(
+            ErrorKind::Unsupported,
+            "inspect",
+            format!("{n} operating system roots found; multi-boot disks are not supported"),
+        )),
     }
 }

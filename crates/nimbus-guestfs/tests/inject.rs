@@ -8,7 +8,8 @@ use nimbus_guestfs::{
 
 use crate::support::*;
 
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO3yYg6Mvyq6aR4u0ODcCZWQfA2uRQjS1pX/MOMfTB2H test@nimbus";
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO3yYg6Mvyq6aR4u0ODcCZWQfA2uRQjS1pX/MOMfTB2H test@nimbus";
 const PASSWORD: &str = "s3cret-Passw0rd";
 
 pub fn full_request() -> InjectRequest {
@@ -28,7 +29,13 @@ pub fn full_request() -> InjectRequest {
         metadata: vec![("role".into(), "web".into()), ("tier".into(), "2".into())],
         admin_password: Some(PASSWORD.to_string()),
         files: vec![("/opt/app/conf.txt".into(), b"hello from nimbus\n".to_vec())],
-        mandatory: vec![Item::Key, Item::Net, Item::Metadata, Item::AdminPassword, Item::Files],
+        mandatory: vec![
+            Item::Key,
+            Item::Net,
+            Item::Metadata,
+            Item::AdminPassword,
+            Item::Files,
+        ],
         libvirt_virt_type: None,
     }
 }
@@ -37,22 +44,53 @@ pub fn full_request() -> InjectRequest {
 pub fn assert_injected(fs: &Path) {
     assert_fsck_clean(fs);
     assert_eq!(debugfs_stat(fs, "/root/.ssh"), (0o700, 0, 0));
-    assert_eq!(debugfs_stat(fs, "/root/.ssh/authorized_keys"), (0o600, 0, 0));
+    assert_eq!(
+        debugfs_stat(fs, "/root/.ssh/authorized_keys"),
+        (0o600, 0, 0)
+    );
     let keys = String::from_utf8(debugfs_cat(fs, "/root/.ssh/authorized_keys")).unwrap();
-    assert_eq!(keys, format!("\n# The following ssh key was injected by Nova\n{KEY}\n"));
+    assert_eq!(
+        keys,
+        format!("\n# The following ssh key was injected by Nova\n{KEY}\n")
+    );
     let interfaces = String::from_utf8(debugfs_cat(fs, "/etc/network/interfaces")).unwrap();
-    assert!(interfaces.contains("iface eth0 inet static\n    hwaddress ether fa:16:3e:00:00:01\n    address 10.0.0.5\n"), "{interfaces}");
-    assert!(interfaces.contains("    gateway 10.0.0.1\n    dns-nameservers 10.0.0.2\n"), "{interfaces}");
+    assert!(
+        interfaces.contains(
+            "iface eth0 inet static\n    hwaddress ether fa:16:3e:00:00:01\n    address 10.0.0.5\n"
+        ),
+        "{interfaces}"
+    );
+    assert!(
+        interfaces.contains("    gateway 10.0.0.1\n    dns-nameservers 10.0.0.2\n"),
+        "{interfaces}"
+    );
     assert_eq!(debugfs_stat(fs, "/etc/network"), (0o744, 0, 0));
-    assert_eq!(debugfs_cat(fs, "/meta.js"), br#"{"role": "web", "tier": "2"}"#);
+    assert_eq!(
+        debugfs_cat(fs, "/meta.js"),
+        br#"{"role": "web", "tier": "2"}"#
+    );
     let shadow = debugfs_cat(fs, "/etc/shadow");
     let hash = root_hash(&shadow);
     assert!(hash.starts_with("$6$"), "{hash}");
-    assert!(crypt_verifies(PASSWORD, &hash), "glibc crypt rejects {hash}");
+    assert!(
+        crypt_verifies(PASSWORD, &hash),
+        "glibc crypt rejects {hash}"
+    );
     assert!(!crypt_verifies("wrong", &hash));
-    let rest: Vec<&str> = std::str::from_utf8(&shadow).unwrap().lines().skip(1).collect();
-    assert_eq!(rest, ["daemon:*:19000:0:99999:7:::", "alice:!:19000:0:99999:7:::"]);
-    assert!(std::str::from_utf8(&shadow).unwrap().starts_with(&format!("root:{hash}:19000:0:99999:7:::\n")));
+    let rest: Vec<&str> = std::str::from_utf8(&shadow)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .collect();
+    assert_eq!(
+        rest,
+        ["daemon:*:19000:0:99999:7:::", "alice:!:19000:0:99999:7:::"]
+    );
+    assert!(
+        std::str::from_utf8(&shadow)
+            .unwrap()
+            .starts_with(&format!("root:{hash}:19000:0:99999:7:::\n"))
+    );
     assert_eq!(debugfs_cat(fs, "/opt/app/conf.txt"), b"hello from nimbus\n");
     assert_eq!(debugfs_stat(fs, "/opt/app"), (0o744, 0, 0));
     assert_eq!(debugfs_stat(fs, "/opt/app/conf.txt"), (0o644, 0, 0));
@@ -91,7 +129,11 @@ fn ext4_without_metadata_csum() {
 /// An MBR disk: p1 a data filesystem, p2 extended, p5 (logical) the root.
 fn mbr_with_logical(s: &Scratch) -> std::path::PathBuf {
     let disk = s.path("disk.img");
-    make_disk(&disk, 80, "label: dos\nstart=2048, size=32768, type=83\nstart=36864, size=126976, type=5\nstart=38912, size=65536, type=83\n");
+    make_disk(
+        &disk,
+        80,
+        "label: dos\nstart=2048, size=32768, type=83\nstart=36864, size=126976, type=5\nstart=38912, size=65536, type=83\n",
+    );
     let data = s.path("data.img");
     let empty = s.path("empty");
     std::fs::create_dir_all(&empty).unwrap();
@@ -107,7 +149,10 @@ fn mbr_with_logical(s: &Scratch) -> std::path::PathBuf {
 fn mbr_logical_partition_by_number_and_by_inspection() {
     let s = Scratch::new();
     let disk = mbr_with_logical(&s);
-    let parts = nimbus_guestfs::partition::partitions(open(&disk, false).as_ref()).unwrap().unwrap().1;
+    let parts = nimbus_guestfs::partition::partitions(open(&disk, false).as_ref())
+        .unwrap()
+        .unwrap()
+        .1;
     let numbers: Vec<u32> = parts.iter().map(|p| p.number).collect();
     assert_eq!(numbers, [1, 5]);
     assert_eq!(parts[1].start, 38912 * 512);
@@ -130,13 +175,22 @@ fn mbr_logical_partition_by_number_and_by_inspection() {
 fn gpt_partition_2_by_number_and_by_inspection() {
     let s = Scratch::new();
     let disk = s.path("disk.img");
-    make_disk(&disk, 64, "label: gpt\nstart=2048, size=8192, type=L\nstart=10240, size=65536, type=L\n");
+    make_disk(
+        &disk,
+        64,
+        "label: gpt\nstart=2048, size=8192, type=L\nstart=10240, size=65536, type=L\n",
+    );
     let root = s.path("root.img");
     make_fs(&root, 32, EXT4, &s.tree());
     place(&root, &disk, 10240);
     let before = std::fs::read(&disk).unwrap();
 
-    let report = inject_data(open(&disk, true), InjectPartition::Number(2), &full_request()).unwrap();
+    let report = inject_data(
+        open(&disk, true),
+        InjectPartition::Number(2),
+        &full_request(),
+    )
+    .unwrap();
     assert_eq!(report.location.as_deref(), Some("partition 2"));
     let out = s.path("p2.img");
     extract(&disk, 10240, 65536, &out);
@@ -144,7 +198,10 @@ fn gpt_partition_2_by_number_and_by_inspection() {
     // Nothing outside partition 2 changed.
     let after = std::fs::read(&disk).unwrap();
     assert_eq!(before[..10240 * 512], after[..10240 * 512]);
-    assert_eq!(before[(10240 + 65536) * 512..], after[(10240 + 65536) * 512..]);
+    assert_eq!(
+        before[(10240 + 65536) * 512..],
+        after[(10240 + 65536) * 512..]
+    );
 
     // Inspection finds partition 2 too (partition 1 holds no filesystem).
     let vfs = Vfs::setup(open(&disk, false), InjectPartition::Inspect, false).unwrap();
@@ -156,7 +213,11 @@ fn gpt_partition_2_by_number_and_by_inspection() {
 fn inspection_refuses_two_roots_and_no_root() {
     let s = Scratch::new();
     let disk = s.path("disk.img");
-    make_disk(&disk, 48, "label: gpt\nstart=2048, size=32768, type=L\nstart=34816, size=32768, type=L\n");
+    make_disk(
+        &disk,
+        48,
+        "label: gpt\nstart=2048, size=32768, type=L\nstart=34816, size=32768, type=L\n",
+    );
     let root = s.path("root.img");
     make_fs(&root, 16, EXT4, &s.tree());
     place(&root, &disk, 2048);
@@ -181,14 +242,30 @@ fn htree_directory_with_5000_entries() {
     let fs = s.path("fs.img");
     make_fs(&fs, 64, EXT4, &s.tree());
     // mkfs -d writes linear directories; e2fsck -D indexes them (exit 1: "fixed").
-    let status = std::process::Command::new("e2fsck").arg("-fyD").arg(&fs).output().unwrap().status;
-    assert!(matches!(status.code(), Some(0 | 1)), "e2fsck -fyD: {status}");
-    let stat = run(std::process::Command::new("debugfs").arg("-R").arg("stat /etc/many").arg(&fs));
-    assert!(stat.contains("Flags: 0x81000") || stat.contains("Flags: 0x1000"), "no htree index:\n{stat}");
+    let status = std::process::Command::new("e2fsck")
+        .arg("-fyD")
+        .arg(&fs)
+        .output()
+        .unwrap()
+        .status;
+    assert!(
+        matches!(status.code(), Some(0 | 1)),
+        "e2fsck -fyD: {status}"
+    );
+    let stat = run(std::process::Command::new("debugfs")
+        .arg("-R")
+        .arg("stat /etc/many")
+        .arg(&fs));
+    assert!(
+        stat.contains("Flags: 0x81000") || stat.contains("Flags: 0x1000"),
+        "no htree index:\n{stat}"
+    );
 
     let mut req = full_request();
-    req.files.push(("/etc/many/entry-02500.new".into(), b"new".to_vec()));
-    req.files.push(("/etc/many/entry-04999".into(), b"replaced".to_vec()));
+    req.files
+        .push(("/etc/many/entry-02500.new".into(), b"new".to_vec()));
+    req.files
+        .push(("/etc/many/entry-04999".into(), b"replaced".to_vec()));
     let report = inject_data(open(&fs, true), InjectPartition::WholeDisk, &req).unwrap();
     assert!(report.complete(), "{report:?}");
     assert_injected(&fs);
@@ -206,7 +283,11 @@ fn selinux_guest_gets_restorecon_in_rc_d_rc_local() {
     std::fs::create_dir_all(s.tree().join("etc/rc.d")).unwrap();
     let fs = s.path("fs.img");
     make_fs(&fs, 32, EXT4, &s.tree());
-    let req = InjectRequest { key: Some(KEY.into()), mandatory: vec![Item::Key], ..Default::default() };
+    let req = InjectRequest {
+        key: Some(KEY.into()),
+        mandatory: vec![Item::Key],
+        ..Default::default()
+    };
     inject_data(open(&fs, true), InjectPartition::WholeDisk, &req).unwrap();
     assert_fsck_clean(&fs);
     let rc = String::from_utf8(debugfs_cat(&fs, "/etc/rc.d/rc.local")).unwrap();
@@ -221,18 +302,32 @@ fn selinux_guest_gets_restorecon_in_rc_d_rc_local() {
 fn key_appends_to_existing_authorized_keys_and_ownership_uses_guest_names() {
     let s = Scratch::new();
     std::fs::create_dir_all(s.tree().join("root/.ssh")).unwrap();
-    std::fs::write(s.tree().join("root/.ssh/authorized_keys"), "ssh-rsa AAAA old@key\n").unwrap();
+    std::fs::write(
+        s.tree().join("root/.ssh/authorized_keys"),
+        "ssh-rsa AAAA old@key\n",
+    )
+    .unwrap();
     std::fs::create_dir_all(s.tree().join("home/alice")).unwrap();
     let fs = s.path("fs.img");
     make_fs(&fs, 32, EXT4, &s.tree());
-    let req = InjectRequest { key: Some(format!("  {KEY}\n")), mandatory: vec![Item::Key], ..Default::default() };
+    let req = InjectRequest {
+        key: Some(format!("  {KEY}\n")),
+        mandatory: vec![Item::Key],
+        ..Default::default()
+    };
     inject_data(open(&fs, true), InjectPartition::WholeDisk, &req).unwrap();
     let keys = String::from_utf8(debugfs_cat(&fs, "/root/.ssh/authorized_keys")).unwrap();
-    assert_eq!(keys, format!("ssh-rsa AAAA old@key\n\n# The following ssh key was injected by Nova\n{KEY}\n"));
+    assert_eq!(
+        keys,
+        format!("ssh-rsa AAAA old@key\n\n# The following ssh key was injected by Nova\n{KEY}\n")
+    );
 
     let vfs = Vfs::setup(open(&fs, true), InjectPartition::WholeDisk, true).unwrap();
-    vfs.set_ownership("/home/alice", Some("alice"), Some("staff")).unwrap();
-    let err = vfs.set_ownership("/home/alice", Some("mallory"), None).unwrap_err();
+    vfs.set_ownership("/home/alice", Some("alice"), Some("staff"))
+        .unwrap();
+    let err = vfs
+        .set_ownership("/home/alice", Some("mallory"), None)
+        .unwrap_err();
     assert_eq!(err.kind, nimbus_guestfs::ErrorKind::NotFound);
     vfs.teardown().unwrap();
     assert_eq!(debugfs_stat(&fs, "/home/alice").1, 1000);
@@ -244,10 +339,22 @@ fn key_appends_to_existing_authorized_keys_and_ownership_uses_guest_names() {
 fn inline_data_files_are_read() {
     let s = Scratch::new();
     let fs = s.path("fs.img");
-    make_fs(&fs, 32, ("ext4", "inline_data,metadata_csum,64bit"), &s.tree());
+    make_fs(
+        &fs,
+        32,
+        ("ext4", "inline_data,metadata_csum,64bit"),
+        &s.tree(),
+    );
     let vfs = Vfs::setup(open(&fs, false), InjectPartition::WholeDisk, false).unwrap();
-    assert_eq!(vfs.read_file("/etc/os-release").unwrap(), b"ID=nimbus-test\n");
-    assert!(vfs.read_file("/etc/passwd").unwrap().starts_with(b"root:x:0:0"));
+    assert_eq!(
+        vfs.read_file("/etc/os-release").unwrap(),
+        b"ID=nimbus-test\n"
+    );
+    assert!(
+        vfs.read_file("/etc/passwd")
+            .unwrap()
+            .starts_with(b"root:x:0:0")
+    );
 }
 
 #[test]
@@ -264,15 +371,31 @@ fn optional_items_fail_soft_and_mandatory_ones_abort() {
     assert!(!report.complete());
     assert_eq!(report.skipped.len(), 1);
     assert_eq!(report.skipped[0].0, Item::AdminPassword);
-    assert!(report.skipped[0].1.message.contains("not found in shadow file"), "{:?}", report.skipped);
-    assert_eq!(debugfs_cat(&fs, "/etc/shadow"), b"daemon:*:19000:0:99999:7:::\n");
-    assert_eq!(debugfs_cat(&fs, "/opt/app/conf.txt"), b"hello from nimbus\n");
+    assert!(
+        report.skipped[0]
+            .1
+            .message
+            .contains("not found in shadow file"),
+        "{:?}",
+        report.skipped
+    );
+    assert_eq!(
+        debugfs_cat(&fs, "/etc/shadow"),
+        b"daemon:*:19000:0:99999:7:::\n"
+    );
+    assert_eq!(
+        debugfs_cat(&fs, "/opt/app/conf.txt"),
+        b"hello from nimbus\n"
+    );
     assert_fsck_clean(&fs);
 
     req.mandatory = vec![Item::AdminPassword];
     let err = inject_data(open(&fs, true), InjectPartition::WholeDisk, &req).unwrap_err();
     assert!(err.message.contains("not found in shadow file"), "{err}");
-    assert_eq!(debugfs_cat(&fs, "/etc/shadow"), b"daemon:*:19000:0:99999:7:::\n");
+    assert_eq!(
+        debugfs_cat(&fs, "/etc/shadow"),
+        b"daemon:*:19000:0:99999:7:::\n"
+    );
     assert_fsck_clean(&fs);
 }
 

@@ -10,7 +10,9 @@ use nimbus_disk::{BlockDevice, RawFile};
 
 /// Runs a command, panicking with its output when it fails; returns stdout.
 pub fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}\n{}",
@@ -22,9 +24,16 @@ pub fn run(cmd: &mut Command) -> String {
 
 /// The feature sets the matrix covers, as `mkfs.ext4 -t T -O F` arguments.
 pub const EXT2: (&str, &str) = ("ext2", "^has_journal");
-pub const EXT3: (&str, &str) = ("ext3", "has_journal,^extent,^flex_bg,^64bit,^metadata_csum,^huge_file,^dir_nlink,^extra_isize");
-pub const EXT4: (&str, &str) = ("ext4", "64bit,flex_bg,metadata_csum,huge_file,dir_index,extent");
-pub const EXT4_NO_CSUM: (&str, &str) = ("ext4", "^64bit,^metadata_csum,flex_bg,huge_file,dir_index");
+pub const EXT3: (&str, &str) = (
+    "ext3",
+    "has_journal,^extent,^flex_bg,^64bit,^metadata_csum,^huge_file,^dir_nlink,^extra_isize",
+);
+pub const EXT4: (&str, &str) = (
+    "ext4",
+    "64bit,flex_bg,metadata_csum,huge_file,dir_index,extent",
+);
+pub const EXT4_NO_CSUM: (&str, &str) =
+    ("ext4", "^64bit,^metadata_csum,flex_bg,huge_file,dir_index");
 
 /// A small Linux root tree: passwd, shadow, group, os-release, /root.
 pub fn guest_tree(dir: &Path) {
@@ -40,7 +49,11 @@ pub fn guest_tree(dir: &Path) {
         "root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nalice:!:19000:0:99999:7:::\n",
     )
     .unwrap();
-    std::fs::write(dir.join("etc/group"), "root:x:0:\ndaemon:x:1:\nstaff:x:1001:alice\n").unwrap();
+    std::fs::write(
+        dir.join("etc/group"),
+        "root:x:0:\ndaemon:x:1:\nstaff:x:1001:alice\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("etc/os-release"), "ID=nimbus-test\n").unwrap();
 }
 
@@ -49,7 +62,19 @@ pub fn make_fs(path: &Path, mib: u64, (fstype, features): (&str, &str), tree: &P
     let file = std::fs::File::create(path).unwrap();
     file.set_len(mib << 20).unwrap();
     run(Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-t", fstype, "-O", features, "-E", "root_owner=0:0", "-b", "4096", "-d"])
+        .args([
+            "-q",
+            "-F",
+            "-t",
+            fstype,
+            "-O",
+            features,
+            "-E",
+            "root_owner=0:0",
+            "-b",
+            "4096",
+            "-d",
+        ])
         .arg(tree)
         .arg(path));
 }
@@ -67,9 +92,18 @@ pub fn make_disk(path: &Path, mib: u64, script: &str) {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "sfdisk: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sfdisk: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Copies `fs` into `disk` at sector `start`.
@@ -110,25 +144,48 @@ pub fn assert_fsck_clean(fs: &Path) {
 
 /// `debugfs -R 'cat path'`.
 pub fn debugfs_cat(fs: &Path, path: &str) -> Vec<u8> {
-    let out = Command::new("debugfs").arg("-R").arg(format!("cat {path}")).arg(fs).output().unwrap();
+    let out = Command::new("debugfs")
+        .arg("-R")
+        .arg(format!("cat {path}"))
+        .arg(fs)
+        .output()
+        .unwrap();
     out.stdout
 }
 
 /// Mode (permission bits), uid and gid of `path` from `debugfs -R stat`.
 pub fn debugfs_stat(fs: &Path, path: &str) -> (u32, u32, u32) {
-    let out = run(Command::new("debugfs").arg("-R").arg(format!("stat {path}")).arg(fs));
+    let out = run(Command::new("debugfs")
+        .arg("-R")
+        .arg(format!("stat {path}"))
+        .arg(fs));
     let field = |name: &str| -> String {
-        let at = out.find(name).unwrap_or_else(|| panic!("no {name} in debugfs stat {path}:\n{out}"));
-        out[at + name.len()..].split_whitespace().next().unwrap().to_string()
+        let at = out
+            .find(name)
+            .unwrap_or_else(|| panic!("no {name} in debugfs stat {path}:\n{out}"));
+        out[at + name.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
     };
     let mode = u32::from_str_radix(&field("Mode:"), 8).unwrap();
-    (mode & 0o7777, field("User:").parse().unwrap(), field("Group:").parse().unwrap())
+    (
+        mode & 0o7777,
+        field("User:").parse().unwrap(),
+        field("Group:").parse().unwrap(),
+    )
 }
 
 /// Whether glibc's crypt, through Python, accepts `password` for `hash`.
 pub fn crypt_verifies(password: &str, hash: &str) -> bool {
     let out = run(Command::new("python3")
-        .args(["-W", "ignore", "-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], sys.argv[2]) == sys.argv[2])"])
+        .args([
+            "-W",
+            "ignore",
+            "-c",
+            "import crypt,sys; print(crypt.crypt(sys.argv[1], sys.argv[2]) == sys.argv[2])",
+        ])
         .arg(password)
         .arg(hash));
     out.trim() == "True"
@@ -137,7 +194,10 @@ pub fn crypt_verifies(password: &str, hash: &str) -> bool {
 /// root's hash field in a shadow file.
 pub fn root_hash(shadow: &[u8]) -> String {
     let text = String::from_utf8_lossy(shadow);
-    let line = text.lines().find(|l| l.starts_with("root:")).expect("root in shadow");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("root:"))
+        .expect("root in shadow");
     line.split(':').nth(1).unwrap().to_string()
 }
 
