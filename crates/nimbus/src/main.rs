@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "nimbus", version, about = "An OpenStack-compatible compute cloud in one binary")]
+#[command(
+    name = "nimbus",
+    version,
+    about = "An OpenStack-compatible compute cloud in one binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
