@@ -1,0 +1,3 @@
+//! The router in-process, with a resolver standing in for the compute service.
+
+mod service;
