@@ -23,7 +23,7 @@ fn source_raw(dir: &Path, size: u64) -> PathBuf {
     // Repeats 5000 bytes apart: a deflate window wider than QEMU's 4 KiB
     // would produce back-references QEMU cannot inflate.
     let block = pattern(5000, 99);
-    for (i, b) in data[3 * MIB as usize..3 * MIB as usize + 300_000].iter_mut().enumerate() {
+    for (i, b) in data[3 * MIB as usize / 2..3 * MIB as usize / 2 + 300_000].iter_mut().enumerate() {
         *b = block[i % 5000];
     }
     std::fs::write(&p, &data).unwrap();

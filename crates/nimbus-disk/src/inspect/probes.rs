@@ -196,8 +196,17 @@ impl Vhd {
     fn verdict(&self) -> Result<(), String> {
         Ok(())
     }
+    /// QEMU's rule (block/vpc.c): the CHS geometry, unless the creator is
+    /// known to use the current-size field or the geometry is maxed out.
     fn size(&self) -> Option<u64> {
-        Some(be64(&self.r.data, 40))
+        let d = &self.r.data;
+        let current = be64(d, 48);
+        let creator = &d[28..32];
+        if matches!(creator, b"win " | b"qem2" | b"d2v " | b"CTXS") || creator.starts_with(b"tap") {
+            return Some(current);
+        }
+        let sectors = u64::from(u16::from_be_bytes([d[56], d[57]])) * u64::from(d[58]) * u64::from(d[59]);
+        if sectors == 65535 * 16 * 255 { Some(current) } else { Some(sectors * 512) }
     }
 }
 
