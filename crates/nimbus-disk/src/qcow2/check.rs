@@ -111,8 +111,15 @@ pub fn check(path: &Path) -> Result<CheckReport> {
     walk_l1(&file, path, &h, h.l1_table_offset, h.l1_size, &stored, true, &mut c)?;
     let (snaps, table_len) = snapshot::read(&file, path, &h)?;
     c.mark(h.snapshots_offset, table_len, "snapshot table");
+    // Each L1 table is walked once: a hostile table of snapshots all
+    // pointing at one big L1 must not multiply the work.
+    let mut walked = std::collections::HashSet::from([h.l1_table_offset]);
     for s in &snaps {
-        walk_l1(&file, path, &h, s.l1_table_offset, s.l1_size, &stored, false, &mut c)?;
+        if walked.insert(s.l1_table_offset) {
+            walk_l1(&file, path, &h, s.l1_table_offset, s.l1_size, &stored, false, &mut c)?;
+        } else {
+            c.mark(s.l1_table_offset, u64::from(s.l1_size) * 8, "L1 table");
+        }
     }
     c.mark(h.refcount_table_offset, u64::from(h.refcount_table_clusters) * cs, "refcount table");
     let table = read_table(&file, path, h.refcount_table_offset, u64::from(h.refcount_table_clusters) * cs / 8)?;
@@ -204,9 +211,16 @@ fn walk_l1(
     let l1 = read_table(file, path, l1_off, u64::from(l1_size))?;
     let shift = 62 - (h.cluster_bits - 8);
     let mut prev_end: Option<u64> = None;
+    let mut seen = std::collections::HashSet::new();
     for (i, e) in l1.iter().enumerate() {
         let l2_off = e & L1_OFFSET_MASK;
         if l2_off == 0 {
+            continue;
+        }
+        if (i as u64).saturating_mul(h.l1_coverage()) >= h.size || !seen.insert(l2_off) {
+            // Beyond the disk, or the same L2 twice in one table: count the
+            // reference (a refcount mismatch reports it), do not walk again.
+            c.mark(l2_off, cs, "L2 table");
             continue;
         }
         if !l2_off.is_multiple_of(cs) {
