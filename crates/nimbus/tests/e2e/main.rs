@@ -1,4 +1,5 @@
 //! End-to-end tests: the real `nimbus` binary driven by real clients and tools.
 //! One module per area; `support` holds what they share.
 
+mod img;
 mod support;
