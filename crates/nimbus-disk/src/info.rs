@@ -265,25 +265,43 @@ impl ImageInfo {
     }
 }
 
-/// qemu's `size_to_str`: three significant digits, binary units.
+/// qemu's `size_to_str`: three significant digits, binary units, moving
+/// to the next unit once the value reaches 1000.
 pub fn human_size(v: u64) -> String {
     const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     let mut val = v as f64;
     let mut i = 0;
-    while val >= 1024.0 * 0.95 && i < UNITS.len() - 1 {
+    while val >= 1000.0 && i < UNITS.len() - 1 {
         val /= 1024.0;
         i += 1;
     }
-    if i == 0 {
-        return format!("{v} B");
-    }
-    let s = format!("{val:.3}");
-    // Three significant digits, trailing zeros trimmed as %0.3g does.
-    let digits = if val >= 100.0 { 0 } else if val >= 10.0 { 1 } else { 2 };
-    let mut t = format!("{:.*}", digits, val);
+    let digits = if val >= 100.0 {
+        0
+    } else if val >= 10.0 {
+        1
+    } else if val >= 1.0 || val == 0.0 {
+        2
+    } else {
+        3
+    };
+    let mut t = format!("{val:.digits$}");
     if t.contains('.') {
         t = t.trim_end_matches('0').trim_end_matches('.').to_string();
     }
-    let _ = s;
     format!("{t} {}", UNITS[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_size;
+
+    #[test]
+    fn sizes_print_like_qemu() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(4096), "4 KiB");
+        assert_eq!(human_size(200704), "196 KiB");
+        assert_eq!(human_size(1 << 30), "1 GiB");
+        assert_eq!(human_size(1000 * 1024), "0.977 MiB");
+        assert_eq!(human_size(1536 << 20), "1.5 GiB");
+    }
 }

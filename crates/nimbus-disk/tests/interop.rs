@@ -157,6 +157,11 @@ fn info_json_matches(path: &Path) {
     let ours = nimbus_disk::info(path, None).unwrap().to_json(0);
     let theirs = qemu_img(&["info", "--output=json", s(path)]);
     assert_eq!(ours.trim(), theirs.trim(), "info differs for {}", path.display());
+    let info = nimbus_disk::info(path, None).unwrap();
+    if info.snapshots.is_empty() {
+        let theirs = qemu_img(&["info", s(path)]);
+        assert_eq!(info.to_human().trim(), theirs.trim(), "human info differs for {}", path.display());
+    }
 }
 
 #[test]
