@@ -11,7 +11,9 @@ use imago::qcow2::Qcow2;
 use imago::raw::Raw;
 use imago::{DenyImplicitOpenGate, FormatAccess, FormatDriverBuilder, Mapping, StorageOpenOptions};
 
-use crate::qcow2::header::{self, Header, INCOMPAT_COMPRESSION, INCOMPAT_DATA_FILE, INCOMPAT_EXTL2};
+use crate::qcow2::header::{
+    self, Header, INCOMPAT_COMPRESSION, INCOMPAT_DATA_FILE, INCOMPAT_EXTL2,
+};
 use crate::{BackingPolicy, BlockDevice, Error, ErrorKind, Format, RawFile, Result};
 
 /// Deeper chains than this are refused (a loop guard; QEMU has none, but
@@ -42,10 +44,21 @@ pub fn open(path: &Path, format: Format, policy: &BackingPolicy, writable: bool)
         Format::Raw => Inner::Raw(RawFile::open(path, writable)?),
         Format::Qcow2 => {
             let mut visited = HashSet::new();
-            Inner::Qcow2(Box::new(open_qcow2(path, policy, writable, 0, &mut visited)?))
+            Inner::Qcow2(Box::new(open_qcow2(
+                path,
+                policy,
+                writable,
+                0,
+                &mut visited,
+            )?))
         }
     };
-    Ok(Disk { inner, path: path.to_path_buf(), format, writable })
+    Ok(Disk {
+        inner,
+        path: path.to_path_buf(),
+        format,
+        writable,
+    })
 }
 
 /// Maps imago's I/O errors onto our kinds.
@@ -64,13 +77,17 @@ pub(crate) fn imago_err(operation: &'static str, path: &Path, e: std::io::Error)
 
 /// Reads and parses the header cluster of the qcow2 file at `path`.
 pub(crate) fn read_qcow2_header(file: &std::fs::File, path: &Path) -> Result<Header> {
-    let len = file.metadata().map_err(|e| Error::io("stat", e).with_path(path))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("stat", e).with_path(path))?
+        .len();
     // The header, its extensions and the backing name all live in the first
     // cluster (at most 2 MiB).
     let want = len.min(2 << 20) as usize;
     let mut buf = vec![0u8; want];
     let mut r = file;
-    r.read_exact(&mut buf).map_err(|e| Error::io("read header", e).with_path(path))?;
+    r.read_exact(&mut buf)
+        .map_err(|e| Error::io("read header", e).with_path(path))?;
     match header::parse(&buf, Some(len)) {
         Ok(h) => Ok(h),
         Err(header::ParseError::Invalid(e)) => Err(e.with_path(path)),
@@ -91,12 +108,15 @@ fn open_qcow2(
     visited: &mut HashSet<PathBuf>,
 ) -> Result<Image> {
     if depth > MAX_CHAIN_DEPTH {
-        return Err(Error::new(ErrorKind::Unsupported, "open", "backing chain too deep").with_path(path));
+        return Err(
+            Error::new(ErrorKind::Unsupported, "open", "backing chain too deep").with_path(path),
+        );
     }
     if let Ok(c) = std::fs::canonicalize(path)
-        && !visited.insert(c) {
-            return Err(Error::new(ErrorKind::Corrupt, "open", "backing chain loops").with_path(path));
-        }
+        && !visited.insert(c)
+    {
+        return Err(Error::new(ErrorKind::Corrupt, "open", "backing chain loops").with_path(path));
+    }
     let file = OpenOptions::new()
         .read(true)
         .write(writable)
@@ -104,15 +124,25 @@ fn open_qcow2(
         .map_err(|e| Error::io("open", e).with_path(path))?;
     let h = read_qcow2_header(&file, path)?;
     if h.incompatible & INCOMPAT_DATA_FILE != 0 || h.data_file.is_some() {
-        return Err(Error::new(ErrorKind::NotAllowed, "open", "qcow2 external data files are not supported")
-            .with_path(path));
+        return Err(Error::new(
+            ErrorKind::NotAllowed,
+            "open",
+            "qcow2 external data files are not supported",
+        )
+        .with_path(path));
     }
     if h.incompatible & INCOMPAT_EXTL2 != 0 {
-        return Err(Error::new(ErrorKind::Unsupported, "open", "qcow2 extended L2 entries (subclusters)")
-            .with_path(path));
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "open",
+            "qcow2 extended L2 entries (subclusters)",
+        )
+        .with_path(path));
     }
     if h.incompatible & INCOMPAT_COMPRESSION != 0 && h.compression_type != 0 {
-        return Err(Error::new(ErrorKind::Unsupported, "open", "qcow2 zstd compression").with_path(path));
+        return Err(
+            Error::new(ErrorKind::Unsupported, "open", "qcow2 zstd compression").with_path(path),
+        );
     }
 
     let backing = match &h.backing_file {
@@ -182,7 +212,9 @@ impl Disk {
         match &self.inner {
             Inner::Raw(_) => Ok((false, len)),
             Inner::Qcow2(img) => {
-                let (m, n) = img.get_mapping(offset, len).map_err(|e| imago_err("map", &self.path, e))?;
+                let (m, n) = img
+                    .get_mapping(offset, len)
+                    .map_err(|e| imago_err("map", &self.path, e))?;
                 let zero = matches!(m, Mapping::Zero { .. } | Mapping::Eof { .. });
                 Ok((zero, n.clamp(1, len)))
             }
@@ -192,7 +224,11 @@ impl Disk {
     /// Grows the disk to `new_size` (the new area reads as zeros).
     pub(crate) fn grow(&mut self, new_size: u64) -> Result<()> {
         match &mut self.inner {
-            Inner::Raw(_) => Err(Error::new(ErrorKind::Unsupported, "resize", "raw disks are resized by file length")),
+            Inner::Raw(_) => Err(Error::new(
+                ErrorKind::Unsupported,
+                "resize",
+                "raw disks are resized by file length",
+            )),
             Inner::Qcow2(img) => img
                 .resize_grow(new_size, imago::format::PreallocateMode::Zero)
                 .map_err(|e| imago_err("resize", &self.path, e)),
@@ -202,8 +238,14 @@ impl Disk {
     /// Shrinks the disk to `new_size`, discarding what lies beyond.
     pub(crate) fn shrink(&mut self, new_size: u64) -> Result<()> {
         match &mut self.inner {
-            Inner::Raw(_) => Err(Error::new(ErrorKind::Unsupported, "resize", "raw disks are resized by file length")),
-            Inner::Qcow2(img) => img.resize_shrink(new_size).map_err(|e| imago_err("resize", &self.path, e)),
+            Inner::Raw(_) => Err(Error::new(
+                ErrorKind::Unsupported,
+                "resize",
+                "raw disks are resized by file length",
+            )),
+            Inner::Qcow2(img) => img
+                .resize_shrink(new_size)
+                .map_err(|e| imago_err("resize", &self.path, e)),
         }
     }
 
@@ -234,7 +276,8 @@ impl BlockDevice for Disk {
             Inner::Raw(r) => r.read_at(buf, offset),
             Inner::Qcow2(img) => {
                 self.check("read", offset, buf.len())?;
-                img.read(buf, offset).map_err(|e| imago_err("read", &self.path, e))
+                img.read(buf, offset)
+                    .map_err(|e| imago_err("read", &self.path, e))
             }
         }
     }
@@ -244,11 +287,16 @@ impl BlockDevice for Disk {
             Inner::Raw(r) => r.write_at(buf, offset),
             Inner::Qcow2(img) => {
                 if !self.writable {
-                    return Err(Error::new(ErrorKind::NotAllowed, "write", "the disk was opened read-only")
-                        .with_path(&self.path));
+                    return Err(Error::new(
+                        ErrorKind::NotAllowed,
+                        "write",
+                        "the disk was opened read-only",
+                    )
+                    .with_path(&self.path));
                 }
                 self.check("write", offset, buf.len())?;
-                img.write(buf, offset).map_err(|e| imago_err("write", &self.path, e))
+                img.write(buf, offset)
+                    .map_err(|e| imago_err("write", &self.path, e))
             }
         }
     }

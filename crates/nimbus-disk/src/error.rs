@@ -40,7 +40,13 @@ pub struct Error {
 impl Error {
     /// A new error of `kind` during `operation`.
     pub fn new(kind: ErrorKind, operation: &'static str, message: impl Into<String>) -> Self {
-        Error { kind, operation, path: None, message: message.into(), source: None }
+        Error {
+            kind,
+            operation,
+            path: None,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// An I/O error during `operation`.

@@ -60,8 +60,14 @@ pub struct ImageInfo {
 pub fn probe(path: &Path) -> Result<Format> {
     let mut f = File::open(path).map_err(|e| Error::io("open", e).with_path(path))?;
     let mut magic = [0u8; 4];
-    let n = f.read(&mut magic).map_err(|e| Error::io("read", e).with_path(path))?;
-    Ok(if n == 4 && magic == MAGIC { Format::Qcow2 } else { Format::Raw })
+    let n = f
+        .read(&mut magic)
+        .map_err(|e| Error::io("read", e).with_path(path))?;
+    Ok(if n == 4 && magic == MAGIC {
+        Format::Qcow2
+    } else {
+        Format::Raw
+    })
 }
 
 /// Describes the image at `path` (probing the format when `format` is None).
@@ -71,7 +77,9 @@ pub fn info(path: &Path, format: Option<Format>) -> Result<ImageInfo> {
         None => probe(path)?,
     };
     let file = File::open(path).map_err(|e| Error::io("open", e).with_path(path))?;
-    let meta = file.metadata().map_err(|e| Error::io("stat", e).with_path(path))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io("stat", e).with_path(path))?;
     let mut info = ImageInfo {
         filename: path.to_path_buf(),
         format,
@@ -118,9 +126,18 @@ pub fn info_chain(path: &Path, format: Option<Format>) -> Result<Vec<ImageInfo>>
     let mut seen = std::collections::HashSet::new();
     loop {
         let last = &out[out.len() - 1];
-        let Some(next) = last.full_backing_filename.clone() else { break };
-        if out.len() > disk::MAX_CHAIN_DEPTH || !seen.insert(std::fs::canonicalize(&next).unwrap_or(next.clone())) {
-            return Err(Error::new(ErrorKind::Corrupt, "info", "backing chain loops or is too deep").with_path(path));
+        let Some(next) = last.full_backing_filename.clone() else {
+            break;
+        };
+        if out.len() > disk::MAX_CHAIN_DEPTH
+            || !seen.insert(std::fs::canonicalize(&next).unwrap_or(next.clone()))
+        {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                "info",
+                "backing chain loops or is too deep",
+            )
+            .with_path(path));
         }
         let fmt = match last.backing_filename_format.as_deref() {
             Some(f) => Some(f.parse::<Format>()?),
@@ -165,23 +182,35 @@ impl ImageInfo {
                     if let Some(ic) = s.icount {
                         kv.push(format!("{p}\"icount\": {ic}"));
                     }
-                    kv.push(format!("{p}\"vm-clock-nsec\": {}", s.vm_clock_nsec % 1_000_000_000));
+                    kv.push(format!(
+                        "{p}\"vm-clock-nsec\": {}",
+                        s.vm_clock_nsec % 1_000_000_000
+                    ));
                     kv.push(format!("{p}\"name\": {}", esc(&s.name)));
                     kv.push(format!("{p}\"date-sec\": {}", s.date_sec));
                     kv.push(format!("{p}\"date-nsec\": {}", s.date_nsec));
-                    kv.push(format!("{p}\"vm-clock-sec\": {}", s.vm_clock_nsec / 1_000_000_000));
+                    kv.push(format!(
+                        "{p}\"vm-clock-sec\": {}",
+                        s.vm_clock_nsec / 1_000_000_000
+                    ));
                     kv.push(format!("{p}\"id\": {}", esc(&s.id)));
                     kv.push(format!("{p}\"vm-state-size\": {}", s.vm_state_size));
                     format!("{pad}        {{\n{}\n{pad}        }}", kv.join(",\n"))
                 })
                 .collect();
-            f.push(format!("\"snapshots\": [\n{}\n{pad}    ]", items.join(",\n")));
+            f.push(format!(
+                "\"snapshots\": [\n{}\n{pad}    ]",
+                items.join(",\n")
+            ));
         }
         if let Some(b) = &self.backing_filename_format {
             f.push(format!("\"backing-filename-format\": {}", esc(b)));
         }
         f.push(format!("\"virtual-size\": {}", self.virtual_size));
-        f.push(format!("\"filename\": {}", esc(&self.filename.to_string_lossy())));
+        f.push(format!(
+            "\"filename\": {}",
+            esc(&self.filename.to_string_lossy())
+        ));
         if let Some(cs) = self.cluster_size {
             f.push(format!("\"cluster-size\": {cs}"));
         }
@@ -210,7 +239,10 @@ impl ImageInfo {
             ));
         }
         if let Some(fb) = &self.full_backing_filename {
-            f.push(format!("\"full-backing-filename\": {}", esc(&fb.to_string_lossy())));
+            f.push(format!(
+                "\"full-backing-filename\": {}",
+                esc(&fb.to_string_lossy())
+            ));
         }
         if let Some(b) = &self.backing_filename {
             f.push(format!("\"backing-filename\": {}", esc(b)));
@@ -225,7 +257,11 @@ impl ImageInfo {
         let mut s = String::new();
         s += &format!("image: {}\n", self.filename.display());
         s += &format!("file format: {}\n", self.format);
-        s += &format!("virtual size: {} ({} bytes)\n", human_size(self.virtual_size), self.virtual_size);
+        s += &format!(
+            "virtual size: {} ({} bytes)\n",
+            human_size(self.virtual_size),
+            self.virtual_size
+        );
         s += &format!("disk size: {}\n", human_size(self.actual_size));
         if let Some(cs) = self.cluster_size {
             s += &format!("cluster_size: {cs}\n");
@@ -233,9 +269,10 @@ impl ImageInfo {
         if let Some(b) = &self.backing_filename {
             s += &format!("backing file: {b}");
             if let Some(fb) = &self.full_backing_filename
-                && fb.as_os_str() != b.as_str() {
-                    s += &format!(" (actual path: {})", fb.display());
-                }
+                && fb.as_os_str() != b.as_str()
+            {
+                s += &format!(" (actual path: {})", fb.display());
+            }
             s += "\n";
         }
         if let Some(f) = &self.backing_filename_format {
@@ -243,9 +280,20 @@ impl ImageInfo {
         }
         if !self.snapshots.is_empty() {
             s += "Snapshot list:\n";
-            s += &format!("{:<4} {:<17} {:>10} {:>19} {:>15} {:>10}\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT");
+            s += &format!(
+                "{:<4} {:<17} {:>10} {:>19} {:>15} {:>10}\n",
+                "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT"
+            );
             for sn in &self.snapshots {
-                s += &format!("{:<4} {:<17} {:>10} {:>19} {:>15} {:>10}\n", sn.id, sn.name, human_size(sn.vm_state_size), sn.date_sec, sn.vm_clock_nsec, sn.icount.map(|i| i.to_string()).unwrap_or_default());
+                s += &format!(
+                    "{:<4} {:<17} {:>10} {:>19} {:>15} {:>10}\n",
+                    sn.id,
+                    sn.name,
+                    human_size(sn.vm_state_size),
+                    sn.date_sec,
+                    sn.vm_clock_nsec,
+                    sn.icount.map(|i| i.to_string()).unwrap_or_default()
+                );
             }
         }
         if let Some(q) = &self.qcow2 {

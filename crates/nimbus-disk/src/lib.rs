@@ -23,8 +23,8 @@ pub use format::Format;
 pub use info::{ImageInfo, Qcow2Info, human_size, info, info_chain, probe};
 pub use inspect::{Inspector, Limits, Report};
 pub use ops::{
-    ConvertOptions, DEFAULT_CLUSTER_SIZE, Qcow2Options, SizeChange, check, convert, create_qcow2, create_raw,
-    resize,
+    ConvertOptions, DEFAULT_CLUSTER_SIZE, Qcow2Options, SizeChange, check, convert, create_qcow2,
+    create_raw, resize,
 };
 pub use policy::{BackingPolicy, backing_path};
 pub use qcow2::check::CheckReport;

@@ -20,7 +20,8 @@ pub const DEFAULT_CLUSTER_SIZE: u64 = 65536;
 pub fn create_raw(path: &Path, size: u64) -> Result<()> {
     let size = round_size(size)?;
     let f = File::create(path).map_err(|e| Error::io("create", e).with_path(path))?;
-    f.set_len(size).map_err(|e| Error::io("truncate", e).with_path(path))
+    f.set_len(size)
+        .map_err(|e| Error::io("truncate", e).with_path(path))
 }
 
 /// Options for a new qcow2 image.
@@ -41,9 +42,16 @@ pub fn create_qcow2(path: &Path, size: Option<u64>, options: &Qcow2Options) -> R
     let mut size = size;
     if let Some((name, fmt)) = &options.backing {
         let bpath = policy::backing_path(path, name);
-        let bfile = File::open(&bpath).map_err(|e| Error::io("open backing file", e).with_path(&bpath))?;
+        let bfile =
+            File::open(&bpath).map_err(|e| Error::io("open backing file", e).with_path(&bpath))?;
         let (bsize, bcluster) = match fmt {
-            Format::Raw => (bfile.metadata().map_err(|e| Error::io("stat", e).with_path(&bpath))?.len(), None),
+            Format::Raw => (
+                bfile
+                    .metadata()
+                    .map_err(|e| Error::io("stat", e).with_path(&bpath))?
+                    .len(),
+                None,
+            ),
             Format::Qcow2 => {
                 let h = read_qcow2_header(&bfile, &bpath)?;
                 (h.size, Some(h.cluster_size()))
@@ -52,7 +60,10 @@ pub fn create_qcow2(path: &Path, size: Option<u64>, options: &Qcow2Options) -> R
         size = size.or(Some(bsize));
         cluster_size = cluster_size.or(bcluster);
     }
-    let size = round_size(size.ok_or_else(|| Error::new(ErrorKind::InvalidFormat, "create", "a size is required"))?)?;
+    let size =
+        round_size(size.ok_or_else(|| {
+            Error::new(ErrorKind::InvalidFormat, "create", "a size is required")
+        })?)?;
     let cluster_size = cluster_size.unwrap_or(DEFAULT_CLUSTER_SIZE);
     if !cluster_size.is_power_of_two() || !(512..=2 << 20).contains(&cluster_size) {
         return Err(Error::new(
@@ -69,8 +80,11 @@ pub fn create_qcow2(path: &Path, size: Option<u64>, options: &Qcow2Options) -> R
         .open(path)
         .map_err(|e| Error::io("create", e).with_path(path))?;
     let opts = StorageOpenOptions::new().filename(path).write(true);
-    let storage = ImagoFile::from_open_file(file, opts).map_err(|e| imago_err("create", path, e))?;
-    let mut builder = Qcow2::<ImagoFile>::create_builder(storage).size(size).cluster_size(cluster_size as usize);
+    let storage =
+        ImagoFile::from_open_file(file, opts).map_err(|e| imago_err("create", path, e))?;
+    let mut builder = Qcow2::<ImagoFile>::create_builder(storage)
+        .size(size)
+        .cluster_size(cluster_size as usize);
     if let Some((name, fmt)) = &options.backing {
         builder = builder.backing(name.clone(), fmt.as_str().to_string());
     }
@@ -98,7 +112,9 @@ pub fn resize(
     allow_shrink: bool,
 ) -> Result<u64> {
     let current = match format {
-        Format::Raw => std::fs::metadata(path).map_err(|e| Error::io("stat", e).with_path(path))?.len(),
+        Format::Raw => std::fs::metadata(path)
+            .map_err(|e| Error::io("stat", e).with_path(path))?
+            .len(),
         Format::Qcow2 => {
             let f = File::open(path).map_err(|e| Error::io("open", e).with_path(path))?;
             read_qcow2_header(&f, path)?.size
@@ -120,8 +136,12 @@ pub fn resize(
     }
     match format {
         Format::Raw => {
-            let f = OpenOptions::new().write(true).open(path).map_err(|e| Error::io("open", e).with_path(path))?;
-            f.set_len(new).map_err(|e| Error::io("resize", e).with_path(path))?;
+            let f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| Error::io("open", e).with_path(path))?;
+            f.set_len(new)
+                .map_err(|e| Error::io("resize", e).with_path(path))?;
         }
         Format::Qcow2 => {
             let mut disk = open(path, format, policy, true)?;
@@ -162,10 +182,18 @@ pub fn convert(
     let size = round_size(disk_size)?;
     let cs = options.cluster_size.unwrap_or(DEFAULT_CLUSTER_SIZE);
     if !cs.is_power_of_two() || !(512..=2 << 20).contains(&cs) {
-        return Err(Error::new(ErrorKind::Unsupported, "convert", "invalid cluster size"));
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "convert",
+            "invalid cluster size",
+        ));
     }
     if options.compress && dst_format == Format::Raw {
-        return Err(Error::new(ErrorKind::Unsupported, "convert", "raw output cannot be compressed"));
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "convert",
+            "raw output cannot be compressed",
+        ));
     }
     // Work in 2 MiB steps (whole clusters) so a step's zero test matches
     // the output's allocation unit.
@@ -178,10 +206,16 @@ pub fn convert(
     let mut out = match dst_format {
         Format::Raw => {
             let f = File::create(dst).map_err(|e| Error::io("create", e).with_path(dst))?;
-            f.set_len(size).map_err(|e| Error::io("truncate", e).with_path(dst))?;
+            f.set_len(size)
+                .map_err(|e| Error::io("truncate", e).with_path(dst))?;
             Out::Raw(f)
         }
-        Format::Qcow2 => Out::Qcow2(Box::new(Writer::create(dst, size, cs.trailing_zeros(), options.compress)?)),
+        Format::Qcow2 => Out::Qcow2(Box::new(Writer::create(
+            dst,
+            size,
+            cs.trailing_zeros(),
+            options.compress,
+        )?)),
     };
     let mut off = 0u64;
     while off < size {
@@ -211,7 +245,8 @@ pub fn convert(
                         while j < chunk.len() && !is_zero(&chunk[j..(j + 4096).min(chunk.len())]) {
                             j = (j + 4096).min(chunk.len());
                         }
-                        f.write_all_at(&chunk[i..j], off + i as u64).map_err(|e| Error::io("write", e).with_path(dst))?;
+                        f.write_all_at(&chunk[i..j], off + i as u64)
+                            .map_err(|e| Error::io("write", e).with_path(dst))?;
                         i = j;
                     } else {
                         i = end;
@@ -230,7 +265,9 @@ pub fn convert(
         progress(off, size);
     }
     match out {
-        Out::Raw(f) => f.sync_all().map_err(|e| Error::io("sync", e).with_path(dst)),
+        Out::Raw(f) => f
+            .sync_all()
+            .map_err(|e| Error::io("sync", e).with_path(dst)),
         Out::Qcow2(w) => w.finish(),
     }
 }
@@ -244,14 +281,20 @@ fn round_size(size: u64) -> Result<u64> {
 fn is_zero(b: &[u8]) -> bool {
     let n = b.len() / 16 * 16;
     let (head, tail) = (&b[..n], &b[n..]);
-    head.chunks_exact(16).all(|c| u128::from_ne_bytes(c.try_into().unwrap_or([1; 16])) == 0) && tail.iter().all(|&x| x == 0)
+    head.chunks_exact(16)
+        .all(|c| u128::from_ne_bytes(c.try_into().unwrap_or([1; 16])) == 0)
+        && tail.iter().all(|&x| x == 0)
 }
 
 /// Checks the image like `qemu-img check`. Raw images have nothing to
 /// check (`Unsupported`).
 pub fn check(path: &Path, format: Format) -> Result<CheckReport> {
     match format {
-        Format::Raw => Err(Error::new(ErrorKind::Unsupported, "check", "This image format does not support checks")),
+        Format::Raw => Err(Error::new(
+            ErrorKind::Unsupported,
+            "check",
+            "This image format does not support checks",
+        )),
         Format::Qcow2 => crate::qcow2::check::check(path),
     }
 }

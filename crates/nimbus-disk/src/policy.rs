@@ -21,7 +21,10 @@ impl BackingPolicy {
     /// Backing files are allowed inside `dirs` (canonicalised now; a
     /// directory that does not exist allows nothing).
     pub fn allow_dirs(dirs: impl IntoIterator<Item = PathBuf>) -> Self {
-        let dirs = dirs.into_iter().filter_map(|d| std::fs::canonicalize(d).ok()).collect();
+        let dirs = dirs
+            .into_iter()
+            .filter_map(|d| std::fs::canonicalize(d).ok())
+            .collect();
         BackingPolicy { dirs }
     }
 
@@ -32,7 +35,9 @@ impl BackingPolicy {
             Error::new(ErrorKind::NotAllowed, "open backing file", why).with_path(overlay)
         };
         if self.dirs.is_empty() {
-            return Err(denied(format!("backing file '{name}' refused: no backing files are allowed")));
+            return Err(denied(format!(
+                "backing file '{name}' refused: no backing files are allowed"
+            )));
         }
         let joined = backing_path(overlay, name);
         let canonical = std::fs::canonicalize(&joined)

@@ -22,8 +22,15 @@ impl RawFile {
             .write(writable)
             .open(path)
             .map_err(|e| Error::io("open", e).with_path(path))?;
-        let size = file.metadata().map_err(|e| Error::io("stat", e).with_path(path))?.len();
-        Ok(RawFile { file, size, writable })
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io("stat", e).with_path(path))?
+            .len();
+        Ok(RawFile {
+            file,
+            size,
+            writable,
+        })
     }
 
     fn check_range(&self, operation: &'static str, offset: u64, len: usize) -> Result<()> {
@@ -33,7 +40,10 @@ impl RawFile {
             _ => Err(Error::new(
                 ErrorKind::OutOfBounds,
                 operation,
-                format!("{len} bytes at offset {offset} exceed the disk size {}", self.size),
+                format!(
+                    "{len} bytes at offset {offset} exceed the disk size {}",
+                    self.size
+                ),
             )),
         }
     }
@@ -46,15 +56,23 @@ impl BlockDevice for RawFile {
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
         self.check_range("read", offset, buf.len())?;
-        self.file.read_exact_at(buf, offset).map_err(|e| Error::io("read", e))
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| Error::io("read", e))
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
         if !self.writable {
-            return Err(Error::new(ErrorKind::NotAllowed, "write", "the disk was opened read-only"));
+            return Err(Error::new(
+                ErrorKind::NotAllowed,
+                "write",
+                "the disk was opened read-only",
+            ));
         }
         self.check_range("write", offset, buf.len())?;
-        self.file.write_all_at(buf, offset).map_err(|e| Error::io("write", e))
+        self.file
+            .write_all_at(buf, offset)
+            .map_err(|e| Error::io("write", e))
     }
 
     fn flush(&self) -> Result<()> {

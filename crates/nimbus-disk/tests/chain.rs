@@ -10,15 +10,39 @@ const MIB: u64 = 1 << 20;
 fn three_deep(dir: &std::path::Path) -> std::path::PathBuf {
     let base = dir.join("base.raw");
     std::fs::write(&base, pattern(6 * MIB as usize, 11)).unwrap();
-    let layers = [("l1.qcow2", "base.raw", "raw", "64k"), ("l2.qcow2", "l1.qcow2", "qcow2", "4k"), ("l3.qcow2", "l2.qcow2", "qcow2", "2M")];
+    let layers = [
+        ("l1.qcow2", "base.raw", "raw", "64k"),
+        ("l2.qcow2", "l1.qcow2", "qcow2", "4k"),
+        ("l3.qcow2", "l2.qcow2", "qcow2", "2M"),
+    ];
     for (i, (name, backing, fmt, cluster)) in layers.iter().enumerate() {
         let p = dir.join(name);
-        qemu_img(&["create", "-f", "qcow2", "-o", &format!("cluster_size={cluster}"), "-b", backing, "-F", fmt, s(&p)]);
+        qemu_img(&[
+            "create",
+            "-f",
+            "qcow2",
+            "-o",
+            &format!("cluster_size={cluster}"),
+            "-b",
+            backing,
+            "-F",
+            fmt,
+            s(&p),
+        ]);
         let off = (i as u64 + 1) * MIB - 1000;
         qemu_io_write(&p, "qcow2", off, 70_000 + i as u64 * 3, 0x10 + i as u8);
     }
     // A zero write in the top layer hides base data.
-    run("qemu-io", &["-f", "qcow2", "-c", "write -z 4194304 2097152", s(&dir.join("l3.qcow2"))]);
+    run(
+        "qemu-io",
+        &[
+            "-f",
+            "qcow2",
+            "-c",
+            "write -z 4194304 2097152",
+            s(&dir.join("l3.qcow2")),
+        ],
+    );
     dir.join("l3.qcow2")
 }
 
@@ -27,7 +51,13 @@ fn three_deep_chain_reads_like_qemu() {
     let dir = tempfile::tempdir().unwrap();
     let top = three_deep(dir.path());
     let expect = qemu_flatten(&top, "qcow2", dir.path());
-    let d = open(&top, Format::Qcow2, &BackingPolicy::allow_dirs([dir.path().to_path_buf()]), false).unwrap();
+    let d = open(
+        &top,
+        Format::Qcow2,
+        &BackingPolicy::allow_dirs([dir.path().to_path_buf()]),
+        false,
+    )
+    .unwrap();
     let mut got = vec![0u8; d.size() as usize];
     for (i, c) in got.chunks_mut(12_345).enumerate() {
         d.read_at(c, (i * 12_345) as u64).unwrap();
@@ -41,7 +71,16 @@ fn convert_flattens_the_chain() {
     let top = three_deep(dir.path());
     let out = dir.path().join("flat.qcow2");
     let policy = BackingPolicy::allow_dirs([dir.path().to_path_buf()]);
-    nimbus_disk::convert(&top, Format::Qcow2, &policy, &out, Format::Qcow2, &ConvertOptions::default(), &mut |_, _| {}).unwrap();
+    nimbus_disk::convert(
+        &top,
+        Format::Qcow2,
+        &policy,
+        &out,
+        Format::Qcow2,
+        &ConvertOptions::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
     let info = nimbus_disk::info(&out, None).unwrap();
     assert_eq!(info.backing_filename, None);
     qemu_img(&["check", s(&out)]);
@@ -55,7 +94,13 @@ fn policy_refuses_backing_files_outside_allowed_dirs() {
     let err = open(&top, Format::Qcow2, &BackingPolicy::deny_all(), false).unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotAllowed);
     let other = tempfile::tempdir().unwrap();
-    let err = open(&top, Format::Qcow2, &BackingPolicy::allow_dirs([other.path().to_path_buf()]), false).unwrap_err();
+    let err = open(
+        &top,
+        Format::Qcow2,
+        &BackingPolicy::allow_dirs([other.path().to_path_buf()]),
+        false,
+    )
+    .unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotAllowed);
 
     // An overlay in the allowed dir whose backing file is a symlink out of it.
@@ -64,15 +109,51 @@ fn policy_refuses_backing_files_outside_allowed_dirs() {
     std::fs::write(&secret, b"host secret").unwrap();
     std::os::unix::fs::symlink(&secret, allowed.path().join("link.raw")).unwrap();
     let ov = allowed.path().join("ov.qcow2");
-    qemu_img(&["create", "-f", "qcow2", "-b", "link.raw", "-F", "raw", s(&ov), "1M"]);
-    let err = open(&ov, Format::Qcow2, &BackingPolicy::allow_dirs([allowed.path().to_path_buf()]), false).unwrap_err();
+    qemu_img(&[
+        "create",
+        "-f",
+        "qcow2",
+        "-b",
+        "link.raw",
+        "-F",
+        "raw",
+        s(&ov),
+        "1M",
+    ]);
+    let err = open(
+        &ov,
+        Format::Qcow2,
+        &BackingPolicy::allow_dirs([allowed.path().to_path_buf()]),
+        false,
+    )
+    .unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotAllowed, "{err}");
 
     // `..` out of the allowed dir.
     let ov2 = allowed.path().join("ov2.qcow2");
-    let rel = format!("../{}/secret.raw", other.path().file_name().unwrap().to_str().unwrap());
-    qemu_img(&["create", "-f", "qcow2", "-u", "-b", &rel, "-F", "raw", s(&ov2), "1M"]);
-    let err = open(&ov2, Format::Qcow2, &BackingPolicy::allow_dirs([allowed.path().to_path_buf()]), false).unwrap_err();
+    let rel = format!(
+        "../{}/secret.raw",
+        other.path().file_name().unwrap().to_str().unwrap()
+    );
+    qemu_img(&[
+        "create",
+        "-f",
+        "qcow2",
+        "-u",
+        "-b",
+        &rel,
+        "-F",
+        "raw",
+        s(&ov2),
+        "1M",
+    ]);
+    let err = open(
+        &ov2,
+        Format::Qcow2,
+        &BackingPolicy::allow_dirs([allowed.path().to_path_buf()]),
+        false,
+    )
+    .unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotAllowed, "{err}");
 }
 
@@ -82,9 +163,26 @@ fn backing_without_recorded_format_is_never_probed() {
     let base = dir.path().join("base.qcow2");
     qemu_img(&["create", "-f", "qcow2", s(&base), "1M"]);
     let ov = dir.path().join("ov.qcow2");
-    qemu_img(&["create", "-f", "qcow2", "-u", "-b", "base.qcow2", "-F", "qcow2", s(&ov), "1M"]);
+    qemu_img(&[
+        "create",
+        "-f",
+        "qcow2",
+        "-u",
+        "-b",
+        "base.qcow2",
+        "-F",
+        "qcow2",
+        s(&ov),
+        "1M",
+    ]);
     strip_backing_format(&ov);
-    let err = open(&ov, Format::Qcow2, &BackingPolicy::allow_dirs([dir.path().to_path_buf()]), false).unwrap_err();
+    let err = open(
+        &ov,
+        Format::Qcow2,
+        &BackingPolicy::allow_dirs([dir.path().to_path_buf()]),
+        false,
+    )
+    .unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotAllowed);
     assert!(err.to_string().contains("no recorded format"), "{err}");
 }
@@ -94,9 +192,37 @@ fn backing_loop_is_an_error_not_a_hang() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a.qcow2");
     let b = dir.path().join("b.qcow2");
-    qemu_img(&["create", "-f", "qcow2", "-u", "-b", "b.qcow2", "-F", "qcow2", s(&a), "1M"]);
-    qemu_img(&["create", "-f", "qcow2", "-u", "-b", "a.qcow2", "-F", "qcow2", s(&b), "1M"]);
-    let err = open(&a, Format::Qcow2, &BackingPolicy::allow_dirs([dir.path().to_path_buf()]), false).unwrap_err();
+    qemu_img(&[
+        "create",
+        "-f",
+        "qcow2",
+        "-u",
+        "-b",
+        "b.qcow2",
+        "-F",
+        "qcow2",
+        s(&a),
+        "1M",
+    ]);
+    qemu_img(&[
+        "create",
+        "-f",
+        "qcow2",
+        "-u",
+        "-b",
+        "a.qcow2",
+        "-F",
+        "qcow2",
+        s(&b),
+        "1M",
+    ]);
+    let err = open(
+        &a,
+        Format::Qcow2,
+        &BackingPolicy::allow_dirs([dir.path().to_path_buf()]),
+        false,
+    )
+    .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Corrupt);
     assert!(nimbus_disk::info_chain(&a, None).is_err());
 }

@@ -16,14 +16,22 @@ fn source_raw(dir: &Path, size: u64) -> PathBuf {
     let p = dir.join("src.raw");
     let mut data = vec![0u8; size as usize];
     let pat = pattern(size as usize, 7);
-    for (start, len) in [(0u64, 70_000u64), (MIB + 4096, 3000), (2 * MIB - 100, 200), (size - 5000, 5000)] {
+    for (start, len) in [
+        (0u64, 70_000u64),
+        (MIB + 4096, 3000),
+        (2 * MIB - 100, 200),
+        (size - 5000, 5000),
+    ] {
         let (s, l) = (start as usize, len as usize);
         data[s..s + l].copy_from_slice(&pat[s..s + l]);
     }
     // Repeats 5000 bytes apart: a deflate window wider than QEMU's 4 KiB
     // would produce back-references QEMU cannot inflate.
     let block = pattern(5000, 99);
-    for (i, b) in data[3 * MIB as usize / 2..3 * MIB as usize / 2 + 300_000].iter_mut().enumerate() {
+    for (i, b) in data[3 * MIB as usize / 2..3 * MIB as usize / 2 + 300_000]
+        .iter_mut()
+        .enumerate()
+    {
         *b = block[i % 5000];
     }
     std::fs::write(&p, &data).unwrap();
@@ -55,7 +63,9 @@ fn qemu_written_qcow2_reads_byte_identical() {
     for cluster in ["4k", "64k", "2M"] {
         for compat in ["0.10", "1.1"] {
             for compress in [false, true] {
-                let out = dir.path().join(format!("q-{cluster}-{compat}-{compress}.qcow2"));
+                let out = dir
+                    .path()
+                    .join(format!("q-{cluster}-{compat}-{compress}.qcow2"));
                 let opts = format!("cluster_size={cluster},compat={compat}");
                 let mut args = vec!["convert", "-f", "raw", "-O", "qcow2", "-o", &opts];
                 if compress {
@@ -64,7 +74,10 @@ fn qemu_written_qcow2_reads_byte_identical() {
                 args.extend([s(&src), s(&out)]);
                 qemu_img(&args);
                 let got = read_all(&out, Format::Qcow2, &BackingPolicy::deny_all());
-                assert!(got == expect, "{cluster} {compat} compressed={compress} differs");
+                assert!(
+                    got == expect,
+                    "{cluster} {compat} compressed={compress} differs"
+                );
             }
         }
     }
@@ -77,10 +90,19 @@ fn zero_clusters_read_as_zero() {
     qemu_img(&["create", "-f", "qcow2", s(&img), "4M"]);
     qemu_io_write(&img, "qcow2", 0, 4 * MIB, 0xAB);
     // An explicit zero cluster over allocated data, and one left unallocated.
-    run("qemu-io", &["-f", "qcow2", "-c", "write -z 65536 131072", s(&img)]);
-    run("qemu-io", &["-f", "qcow2", "-c", "write -z -u 1048576 65536", s(&img)]);
+    run(
+        "qemu-io",
+        &["-f", "qcow2", "-c", "write -z 65536 131072", s(&img)],
+    );
+    run(
+        "qemu-io",
+        &["-f", "qcow2", "-c", "write -z -u 1048576 65536", s(&img)],
+    );
     let expect = qemu_flatten(&img, "qcow2", dir.path());
-    assert_eq!(read_all(&img, Format::Qcow2, &BackingPolicy::deny_all()), expect);
+    assert_eq!(
+        read_all(&img, Format::Qcow2, &BackingPolicy::deny_all()),
+        expect
+    );
     assert!(expect[65536..65536 + 131072].iter().all(|&b| b == 0));
 }
 
@@ -93,7 +115,15 @@ fn extended_l2_and_zstd_are_refused_clearly() {
     assert_eq!(err.kind, ErrorKind::Unsupported);
     assert!(err.to_string().contains("extended L2"), "{err}");
     let z = dir.path().join("z.qcow2");
-    qemu_img(&["create", "-f", "qcow2", "-o", "compression_type=zstd", s(&z), "4M"]);
+    qemu_img(&[
+        "create",
+        "-f",
+        "qcow2",
+        "-o",
+        "compression_type=zstd",
+        s(&z),
+        "4M",
+    ]);
     let err = open(&z, Format::Qcow2, &BackingPolicy::deny_all(), false).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unsupported);
     assert!(err.to_string().contains("zstd"), "{err}");
@@ -103,11 +133,28 @@ fn extended_l2_and_zstd_are_refused_clearly() {
 fn convert_output_passes_check_and_compare() {
     let dir = tempfile::tempdir().unwrap();
     let src = source_raw(dir.path(), 5 * MIB + 777);
-    for (cluster, compress) in [(4096u64, false), (65536, false), (65536, true), (2 * MIB, false), (4096, true)] {
+    for (cluster, compress) in [
+        (4096u64, false),
+        (65536, false),
+        (65536, true),
+        (2 * MIB, false),
+        (4096, true),
+    ] {
         let dst = dir.path().join(format!("out-{cluster}-{compress}.qcow2"));
-        let opts = ConvertOptions { compress, cluster_size: Some(cluster) };
-        nimbus_disk::convert(&src, Format::Raw, &BackingPolicy::deny_all(), &dst, Format::Qcow2, &opts, &mut |_, _| {})
-            .unwrap();
+        let opts = ConvertOptions {
+            compress,
+            cluster_size: Some(cluster),
+        };
+        nimbus_disk::convert(
+            &src,
+            Format::Raw,
+            &BackingPolicy::deny_all(),
+            &dst,
+            Format::Qcow2,
+            &opts,
+            &mut |_, _| {},
+        )
+        .unwrap();
         qemu_img(&["check", s(&dst)]);
         qemu_img(&["compare", "-f", "raw", "-F", "qcow2", s(&src), s(&dst)]);
         let ours = nimbus_disk::check(&dst, Format::Qcow2).unwrap();
@@ -119,13 +166,25 @@ fn convert_output_passes_check_and_compare() {
     // qcow2 -> raw, sparse.
     let q = dir.path().join("out-65536-false.qcow2");
     let raw = dir.path().join("back.raw");
-    nimbus_disk::convert(&q, Format::Qcow2, &BackingPolicy::deny_all(), &raw, Format::Raw, &ConvertOptions::default(), &mut |_, _| {})
-        .unwrap();
+    nimbus_disk::convert(
+        &q,
+        Format::Qcow2,
+        &BackingPolicy::deny_all(),
+        &raw,
+        Format::Raw,
+        &ConvertOptions::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
     let mut src_bytes = std::fs::read(&src).unwrap();
     src_bytes.resize(src_bytes.len().next_multiple_of(512), 0);
     assert_eq!(std::fs::read(&raw).unwrap(), src_bytes);
     let info = nimbus_disk::info(&raw, Some(Format::Raw)).unwrap();
-    assert!(info.actual_size < 1024 * 1024, "raw output is not sparse: {}", info.actual_size);
+    assert!(
+        info.actual_size < 1024 * 1024,
+        "raw output is not sparse: {}",
+        info.actual_size
+    );
 }
 
 #[test]
@@ -136,9 +195,25 @@ fn overlay_write_matches_qemu_io_and_leaves_base_alone() {
     let base_hash = sha(&std::fs::read(&base).unwrap());
     let a = dir.path().join("a.qcow2");
     let b = dir.path().join("b.qcow2");
-    nimbus_disk::create_qcow2(&a, None, &Qcow2Options { backing: Some(("base.raw".into(), Format::Raw)), cluster_size: None })
-        .unwrap();
-    qemu_img(&["create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", s(&b)]);
+    nimbus_disk::create_qcow2(
+        &a,
+        None,
+        &Qcow2Options {
+            backing: Some(("base.raw".into(), Format::Raw)),
+            cluster_size: None,
+        },
+    )
+    .unwrap();
+    qemu_img(&[
+        "create",
+        "-f",
+        "qcow2",
+        "-b",
+        "base.raw",
+        "-F",
+        "raw",
+        s(&b),
+    ]);
     let policy = BackingPolicy::allow_dirs([dir.path().to_path_buf()]);
     {
         let d = open(&a, Format::Qcow2, &policy, true).unwrap();
@@ -147,7 +222,18 @@ fn overlay_write_matches_qemu_io_and_leaves_base_alone() {
         d.write_at(&[0x5A; 200_000], 3 * MIB - 1).unwrap();
         d.flush().unwrap();
     }
-    run("qemu-io", &["-f", "qcow2", "-c", "write -P 0x5a 70001 1000", "-c", "write -P 0x5a 3145727 200000", s(&b)]);
+    run(
+        "qemu-io",
+        &[
+            "-f",
+            "qcow2",
+            "-c",
+            "write -P 0x5a 70001 1000",
+            "-c",
+            "write -P 0x5a 3145727 200000",
+            s(&b),
+        ],
+    );
     qemu_img(&["compare", "-f", "qcow2", "-F", "qcow2", s(&a), s(&b)]);
     qemu_img(&["check", s(&a)]);
     assert_eq!(sha(&std::fs::read(&base).unwrap()), base_hash);
@@ -156,11 +242,21 @@ fn overlay_write_matches_qemu_io_and_leaves_base_alone() {
 fn info_json_matches(path: &Path) {
     let ours = nimbus_disk::info(path, None).unwrap().to_json(0);
     let theirs = qemu_img(&["info", "--output=json", s(path)]);
-    assert_eq!(ours.trim(), theirs.trim(), "info differs for {}", path.display());
+    assert_eq!(
+        ours.trim(),
+        theirs.trim(),
+        "info differs for {}",
+        path.display()
+    );
     let info = nimbus_disk::info(path, None).unwrap();
     if info.snapshots.is_empty() {
         let theirs = qemu_img(&["info", s(path)]);
-        assert_eq!(info.to_human().trim(), theirs.trim(), "human info differs for {}", path.display());
+        assert_eq!(
+            info.to_human().trim(),
+            theirs.trim(),
+            "human info differs for {}",
+            path.display()
+        );
     }
 }
 
@@ -180,7 +276,10 @@ fn info_json_equals_qemu_img() {
         ("extl2.qcow2", &["-o", "extended_l2=on"]),
         ("zstd.qcow2", &["-o", "compression_type=zstd"]),
         ("ov.qcow2", &["-b", "base.raw", "-F", "raw"]),
-        ("ov2.qcow2", &["-b", "ov.qcow2", "-F", "qcow2", "-o", "compat=0.10"]),
+        (
+            "ov2.qcow2",
+            &["-b", "ov.qcow2", "-F", "qcow2", "-o", "compat=0.10"],
+        ),
     ];
     for (name, args) in cases {
         let p = d.join(name);
@@ -199,9 +298,17 @@ fn info_json_equals_qemu_img() {
     qemu_img(&["snapshot", "-c", "first", s(&snap)]);
     info_json_matches(&snap);
     // The chain form.
-    let ours: Vec<String> =
-        nimbus_disk::info_chain(&d.join("ov2.qcow2"), None).unwrap().iter().map(|i| i.to_json(1)).collect();
-    let theirs = qemu_img(&["info", "--output=json", "--backing-chain", s(&d.join("ov2.qcow2"))]);
+    let ours: Vec<String> = nimbus_disk::info_chain(&d.join("ov2.qcow2"), None)
+        .unwrap()
+        .iter()
+        .map(|i| i.to_json(1))
+        .collect();
+    let theirs = qemu_img(&[
+        "info",
+        "--output=json",
+        "--backing-chain",
+        s(&d.join("ov2.qcow2")),
+    ]);
     assert_eq!(format!("[\n{}\n]", ours.join(",\n")), theirs.trim());
 }
 
@@ -209,24 +316,72 @@ fn info_json_equals_qemu_img() {
 fn create_overlay_inherits_cluster_size_and_passes_check() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base.qcow2");
-    qemu_img(&["create", "-f", "qcow2", "-o", "cluster_size=4k", s(&base), "16M"]);
+    qemu_img(&[
+        "create",
+        "-f",
+        "qcow2",
+        "-o",
+        "cluster_size=4k",
+        s(&base),
+        "16M",
+    ]);
     let ov = dir.path().join("ov.qcow2");
-    nimbus_disk::create_qcow2(&ov, None, &Qcow2Options { backing: Some(("base.qcow2".into(), Format::Qcow2)), cluster_size: None })
-        .unwrap();
+    nimbus_disk::create_qcow2(
+        &ov,
+        None,
+        &Qcow2Options {
+            backing: Some(("base.qcow2".into(), Format::Qcow2)),
+            cluster_size: None,
+        },
+    )
+    .unwrap();
     qemu_img(&["check", s(&ov)]);
     let ours = nimbus_disk::info(&ov, None).unwrap();
     assert_eq!(ours.cluster_size, Some(4096));
     assert_eq!(ours.virtual_size, 16 * MIB);
     // Same header facts as qemu-img's own overlay.
     let q = dir.path().join("q.qcow2");
-    qemu_img(&["create", "-f", "qcow2", "-o", "cluster_size=4k", "-b", "base.qcow2", "-F", "qcow2", s(&q)]);
+    qemu_img(&[
+        "create",
+        "-f",
+        "qcow2",
+        "-o",
+        "cluster_size=4k",
+        "-b",
+        "base.qcow2",
+        "-F",
+        "qcow2",
+        s(&q),
+    ]);
     let theirs = nimbus_disk::info(&q, None).unwrap();
-    assert_eq!((ours.backing_filename, ours.backing_filename_format, ours.qcow2), (theirs.backing_filename, theirs.backing_filename_format, theirs.qcow2));
+    assert_eq!(
+        (
+            ours.backing_filename,
+            ours.backing_filename_format,
+            ours.qcow2
+        ),
+        (
+            theirs.backing_filename,
+            theirs.backing_filename_format,
+            theirs.qcow2
+        )
+    );
     // A plain image with an explicit cluster size.
     let p = dir.path().join("p.qcow2");
-    nimbus_disk::create_qcow2(&p, Some(3 * MIB), &Qcow2Options { backing: None, cluster_size: Some(2 * MIB) }).unwrap();
+    nimbus_disk::create_qcow2(
+        &p,
+        Some(3 * MIB),
+        &Qcow2Options {
+            backing: None,
+            cluster_size: Some(2 * MIB),
+        },
+    )
+    .unwrap();
     qemu_img(&["check", s(&p)]);
-    assert_eq!(nimbus_disk::info(&p, None).unwrap().cluster_size, Some(2 * MIB));
+    assert_eq!(
+        nimbus_disk::info(&p, None).unwrap().cluster_size,
+        Some(2 * MIB)
+    );
 }
 
 #[test]
@@ -236,12 +391,19 @@ fn resize_grows_and_refuses_shrink() {
     qemu_img(&["create", "-f", "qcow2", s(&q), "1M"]);
     qemu_io_write(&q, "qcow2", 0, MIB, 7);
     let deny = BackingPolicy::deny_all();
-    assert_eq!(nimbus_disk::resize(&q, Format::Qcow2, &deny, SizeChange::Grow(3 * MIB), false).unwrap(), 4 * MIB);
+    assert_eq!(
+        nimbus_disk::resize(&q, Format::Qcow2, &deny, SizeChange::Grow(3 * MIB), false).unwrap(),
+        4 * MIB
+    );
     qemu_img(&["check", s(&q)]);
     let flat = qemu_flatten(&q, "qcow2", dir.path());
     assert_eq!(flat.len() as u64, 4 * MIB);
-    assert!(flat[..MIB as usize].iter().all(|&b| b == 7) && flat[MIB as usize..].iter().all(|&b| b == 0));
-    let err = nimbus_disk::resize(&q, Format::Qcow2, &deny, SizeChange::To(MIB), false).unwrap_err();
+    assert!(
+        flat[..MIB as usize].iter().all(|&b| b == 7)
+            && flat[MIB as usize..].iter().all(|&b| b == 0)
+    );
+    let err =
+        nimbus_disk::resize(&q, Format::Qcow2, &deny, SizeChange::To(MIB), false).unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotAllowed);
     let r = dir.path().join("r.raw");
     nimbus_disk::create_raw(&r, MIB).unwrap();
@@ -257,13 +419,18 @@ fn resize_grows_and_refuses_shrink() {
 /// image made by qemu-img (first refcount block only).
 fn poke_refcount(path: &Path, cluster: u64, value: u16) {
     use std::os::unix::fs::FileExt;
-    let f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     let mut b = [0u8; 8];
     f.read_exact_at(&mut b, 48).unwrap();
     let table = u64::from_be_bytes(b);
     f.read_exact_at(&mut b, table).unwrap();
     let block = u64::from_be_bytes(b);
-    f.write_all_at(&value.to_be_bytes(), block + cluster * 2).unwrap();
+    f.write_all_at(&value.to_be_bytes(), block + cluster * 2)
+        .unwrap();
 }
 
 #[test]
@@ -272,12 +439,20 @@ fn check_exit_codes_match_qemu_img() {
     let q = dir.path().join("c.qcow2");
     qemu_img(&["create", "-f", "qcow2", s(&q), "4M"]);
     qemu_io_write(&q, "qcow2", 0, 2 * MIB, 1);
-    assert_eq!(nimbus_disk::check(&q, Format::Qcow2).unwrap().exit_code(), 0);
+    assert_eq!(
+        nimbus_disk::check(&q, Format::Qcow2).unwrap().exit_code(),
+        0
+    );
     // A leak: a refcount on a cluster nothing references.
     let leak = dir.path().join("leak.qcow2");
     std::fs::copy(&q, &leak).unwrap();
     let len = std::fs::metadata(&leak).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&leak).unwrap().set_len(len + 65536).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&leak)
+        .unwrap()
+        .set_len(len + 65536)
+        .unwrap();
     poke_refcount(&leak, len / 65536, 1);
     assert_eq!(status("qemu-img", &["check", s(&leak)]), 3);
     let r = nimbus_disk::check(&leak, Format::Qcow2).unwrap();
@@ -287,9 +462,15 @@ fn check_exit_codes_match_qemu_img() {
     std::fs::copy(&q, &bad).unwrap();
     poke_refcount(&bad, 5, 0);
     assert_eq!(status("qemu-img", &["check", s(&bad)]), 2);
-    assert_eq!(nimbus_disk::check(&bad, Format::Qcow2).unwrap().exit_code(), 2);
+    assert_eq!(
+        nimbus_disk::check(&bad, Format::Qcow2).unwrap().exit_code(),
+        2
+    );
     // Images with snapshots count shared clusters.
     qemu_img(&["snapshot", "-c", "s1", s(&q)]);
     qemu_io_write(&q, "qcow2", 0, 65536, 2);
-    assert_eq!(nimbus_disk::check(&q, Format::Qcow2).unwrap().exit_code(), 0);
+    assert_eq!(
+        nimbus_disk::check(&q, Format::Qcow2).unwrap().exit_code(),
+        0
+    );
 }

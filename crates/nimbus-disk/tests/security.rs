@@ -17,7 +17,11 @@ fn inspect(data: &[u8], chunk: usize) -> (Report, usize) {
     let mut held = 0;
     // Byte-sized chunks over the first MiB (where every header window
     // lies), larger ones after, to keep the debug-build test quick.
-    let split = if chunk < 512 { data.len().min(1 << 20) } else { 0 };
+    let split = if chunk < 512 {
+        data.len().min(1 << 20)
+    } else {
+        0
+    };
     let (head, tail) = data.split_at(split);
     for c in head.chunks(chunk).chain(tail.chunks(chunk.max(64 * KIB))) {
         i.feed(c);
@@ -31,8 +35,14 @@ fn report(path: &Path) -> Report {
 }
 
 fn assert_unsafe(r: &Report, needle: &str) {
-    let reason = r.unsafe_reason.as_deref().unwrap_or_else(|| panic!("expected unsafe ({needle}), got {r:?}"));
-    assert!(reason.contains(needle), "reason '{reason}' lacks '{needle}'");
+    let reason = r
+        .unsafe_reason
+        .as_deref()
+        .unwrap_or_else(|| panic!("expected unsafe ({needle}), got {r:?}"));
+    assert!(
+        reason.contains(needle),
+        "reason '{reason}' lacks '{needle}'"
+    );
 }
 
 fn qcow2(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
@@ -86,7 +96,10 @@ fn case03_04_qcow2_feature_bits_and_versions() {
     assert_unsafe(&feature(4), "unknown incompatible");
     assert_unsafe(&feature(5), "unknown incompatible");
     assert_unsafe(&feature(63), "unknown incompatible");
-    assert_unsafe(&report(&qcow2(d, "x.qcow2", &["-o", "extended_l2=on"])), "unknown incompatible");
+    assert_unsafe(
+        &report(&qcow2(d, "x.qcow2", &["-o", "extended_l2=on"])),
+        "unknown incompatible",
+    );
     let zstd = report(&qcow2(d, "z.qcow2", &["-o", "compression_type=zstd"]));
     assert!(zstd.is_safe(), "{zstd:?}");
 
@@ -122,7 +135,12 @@ fn case07_format_mismatch_and_hidden_header() {
     assert_eq!((clean.format, clean.is_safe()), ("raw", true));
     // A qcow2 header with a backing file in the ext4 boot block.
     std::fs::write(d.join("base.raw"), b"x").unwrap();
-    let hdr = std::fs::read(qcow2(d, "h.qcow2", &["-u", "-b", "/etc/passwd", "-F", "raw"])).unwrap();
+    let hdr = std::fs::read(qcow2(
+        d,
+        "h.qcow2",
+        &["-u", "-b", "/etc/passwd", "-F", "raw"],
+    ))
+    .unwrap();
     let mut b = std::fs::read(&ext4).unwrap();
     b[..1024].copy_from_slice(&hdr[..1024]);
     let r = inspect(&b, 4096).0;
@@ -136,7 +154,16 @@ fn case07_format_mismatch_and_hidden_header() {
 
 fn vmdk(dir: &Path, name: &str, sub: &str) -> PathBuf {
     let p = dir.join(name);
-    qemu_img(&["create", "-q", "-f", "vmdk", "-o", &format!("subformat={sub}"), s(&p), "4M"]);
+    qemu_img(&[
+        "create",
+        "-q",
+        "-f",
+        "vmdk",
+        "-o",
+        &format!("subformat={sub}"),
+        s(&p),
+        "4M",
+    ]);
     p
 }
 
@@ -174,7 +201,12 @@ fn case09_10_vmdk_descriptors() {
     assert_unsafe(&inspect(&slash, 512).0, "path");
     let wronly = edit_descriptor(&sparse, |t| t.replace("RW 8192", "WRONLY 8192"));
     assert_unsafe(&inspect(&wronly, 512).0, "invalid line");
-    let none = edit_descriptor(&sparse, |t| t.lines().filter(|l| !l.starts_with("RW")).collect::<Vec<_>>().join("\n"));
+    let none = edit_descriptor(&sparse, |t| {
+        t.lines()
+            .filter(|l| !l.starts_with("RW"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
     assert_unsafe(&inspect(&none, 512).0, "no extents");
     let junk = edit_descriptor(&sparse, |t| format!("{t}\nthis is not a descriptor line\n"));
     assert_unsafe(&inspect(&junk, 512).0, "invalid line");
@@ -236,13 +268,20 @@ fn case16_gpt_mbr_checks_and_plain_filesystems() {
     let ok = inspect(&mbr(&[(0, 0, 2, 0xEE, 1)]), 512).0;
     assert_eq!((ok.format, ok.is_safe()), ("gpt", true));
     assert!(ok.matches_declared("raw"));
-    assert_unsafe(&inspect(&mbr(&[(0, 0, 2, 0xEE, 1), (1, 0, 2, 0x83, 2048)]), 512).0, "extra partitions");
+    assert_unsafe(
+        &inspect(&mbr(&[(0, 0, 2, 0xEE, 1), (1, 0, 2, 0x83, 2048)]), 512).0,
+        "extra partitions",
+    );
     assert_unsafe(&inspect(&mbr(&[(0, 0x0A, 2, 0xEE, 1)]), 512).0, "boot flag");
     assert_unsafe(&inspect(&mbr(&[(0, 0, 1, 0xEE, 1)]), 512).0, "CHS");
     assert_unsafe(&inspect(&mbr(&[(0, 0, 2, 0xEE, 2)]), 512).0, "LBA");
     assert_unsafe(&inspect(&mbr(&[]), 512).0, "no partitions");
     // Non-EFI partitions may start anywhere.
-    assert!(inspect(&mbr(&[(0, 0x80, 1, 0x83, 2), (1, 0, 7, 0x82, 4096)]), 512).0.is_safe());
+    assert!(
+        inspect(&mbr(&[(0, 0x80, 1, 0x83, 2), (1, 0, 7, 0x82, 4096)]), 512)
+            .0
+            .is_safe()
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -250,10 +289,17 @@ fn case16_gpt_mbr_checks_and_plain_filesystems() {
     std::fs::write(&gpt, vec![0u8; 4 << 20]).unwrap();
     let out = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("printf 'label: gpt\\n,,L\\n' | sfdisk -q {}", s(&gpt)))
+        .arg(format!(
+            "printf 'label: gpt\\n,,L\\n' | sfdisk -q {}",
+            s(&gpt)
+        ))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = report(&gpt);
     assert_eq!((r.format, r.is_safe()), ("gpt", true));
 
@@ -311,7 +357,11 @@ fn samples(d: &Path) -> Vec<(PathBuf, &'static str, &'static str)> {
             f => f,
         };
         // Give the image some content so sizes are not all headers.
-        let io_fmt = if fmt == "vmdk" && sub == Some("streamOptimized") { None } else { Some(fmt) };
+        let io_fmt = if fmt == "vmdk" && sub == Some("streamOptimized") {
+            None
+        } else {
+            Some(fmt)
+        };
         if let Some(f) = io_fmt {
             if f != "qed" {
                 qemu_io_write(&p, f, 4096, 300_000, 0x33);
@@ -321,15 +371,35 @@ fn samples(d: &Path) -> Vec<(PathBuf, &'static str, &'static str)> {
     }
     let luks = d.join("x.luks");
     qemu_img(&[
-        "create", "-q", "-f", "luks", "--object", "secret,id=s0,data=pw", "-o", "key-secret=s0,iter-time=10",
-        s(&luks), "2M",
+        "create",
+        "-q",
+        "-f",
+        "luks",
+        "--object",
+        "secret,id=s0,data=pw",
+        "-o",
+        "key-secret=s0,iter-time=10",
+        s(&luks),
+        "2M",
     ]);
     v.push((luks, "luks", "luks"));
     let iso_dir = d.join("iso");
     std::fs::create_dir(&iso_dir).unwrap();
     std::fs::write(iso_dir.join("f.txt"), pattern(100_000, 2)).unwrap();
     let iso = d.join("x.iso");
-    run("genisoimage", &["-quiet", "-o", s(&iso), "-V", "cfg", "-r", "-J", s(&iso_dir)]);
+    run(
+        "genisoimage",
+        &[
+            "-quiet",
+            "-o",
+            s(&iso),
+            "-V",
+            "cfg",
+            "-r",
+            "-J",
+            s(&iso_dir),
+        ],
+    );
     v.push((iso, "iso", "raw"));
     v
 }
@@ -350,7 +420,11 @@ fn case18_every_format_at_every_chunk_size_matches_qemu() {
             let (r, held) = inspect(&data, chunk);
             assert_eq!(r.format, format, "{} at chunk {chunk}", path.display());
             assert_eq!(r.virtual_size, vsize, "{} at chunk {chunk}", path.display());
-            assert!(held < 512 * KIB, "{} held {held} at chunk {chunk}", path.display());
+            assert!(
+                held < 512 * KIB,
+                "{} held {held} at chunk {chunk}",
+                path.display()
+            );
             if format != "qed" {
                 assert!(r.is_safe(), "{} at chunk {chunk}: {r:?}", path.display());
             }
@@ -388,7 +462,8 @@ fn case19_mutated_headers_never_panic() {
         for _ in 0..60 {
             let mut b = orig[..head].to_vec();
             for _ in 0..(next() % 16 + 1) {
-                let at = (next() as usize) % b.len().min(if next() % 2 == 0 { 512 } else { 300_000 });
+                let at =
+                    (next() as usize) % b.len().min(if next() % 2 == 0 { 512 } else { 300_000 });
                 b[at] = next() as u8;
             }
             let chunk = [1usize, 13, 4096, 65536][(next() % 4) as usize];
@@ -410,7 +485,9 @@ fn case30_huge_virtual_size_rejected() {
     assert_eq!(r.virtual_size, 1 << 40);
     assert_unsafe(&r, "exceeds the limit");
     // A caller with a higher limit accepts it.
-    let mut i = Inspector::with_limits(Limits { max_virtual_size: 2 << 40 });
+    let mut i = Inspector::with_limits(Limits {
+        max_virtual_size: 2 << 40,
+    });
     i.feed(&std::fs::read(&tmp).unwrap());
     assert!(i.finish().is_safe());
 }

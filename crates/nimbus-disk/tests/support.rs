@@ -6,7 +6,10 @@ use std::process::Command;
 
 /// Runs a tool and returns stdout; panics with stderr on failure.
 pub fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd} not runnable: {e}"));
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} not runnable: {e}"));
     assert!(
         out.status.success(),
         "{cmd} {args:?} failed: {}{}",
@@ -18,7 +21,13 @@ pub fn run(cmd: &str, args: &[&str]) -> String {
 
 /// Exit code of a tool.
 pub fn status(cmd: &str, args: &[&str]) -> i32 {
-    Command::new(cmd).args(args).output().unwrap().status.code().unwrap_or(-1)
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap()
+        .status
+        .code()
+        .unwrap_or(-1)
 }
 
 pub fn qemu_img(args: &[&str]) -> String {
@@ -40,7 +49,11 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         // Half text-like bytes, half random, so compression has something to do.
         let b = x.to_le_bytes();
         for (i, byte) in b.iter().enumerate() {
-            v.push(if i % 2 == 0 { b'a' + (byte % 26) } else { *byte });
+            v.push(if i % 2 == 0 {
+                b'a' + (byte % 26)
+            } else {
+                *byte
+            });
         }
     }
     v.truncate(len);
@@ -51,13 +64,22 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
 pub fn qemu_io_write(path: &Path, fmt: &str, off: u64, len: u64, pattern_byte: u8) {
     run(
         "qemu-io",
-        &["-f", fmt, "-c", &format!("write -P {pattern_byte} {off} {len}"), s(path)],
+        &[
+            "-f",
+            fmt,
+            "-c",
+            &format!("write -P {pattern_byte} {off} {len}"),
+            s(path),
+        ],
     );
 }
 
 /// The guest-visible bytes of an image, as qemu-img sees them.
 pub fn qemu_flatten(path: &Path, fmt: &str, dir: &Path) -> Vec<u8> {
-    let out = dir.join(format!("flat-{}.raw", path.file_name().unwrap().to_string_lossy()));
+    let out = dir.join(format!(
+        "flat-{}.raw",
+        path.file_name().unwrap().to_string_lossy()
+    ));
     qemu_img(&["convert", "-f", fmt, "-O", "raw", s(path), s(&out)]);
     std::fs::read(out).unwrap()
 }

@@ -51,7 +51,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_virtual_size: 512 << 30 }
+        Limits {
+            max_virtual_size: 512 << 30,
+        }
     }
 }
 
@@ -105,7 +107,10 @@ pub struct Inspector {
 
 impl std::fmt::Debug for Inspector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inspector").field("total", &self.total).field("held", &self.held_bytes()).finish()
+        f.debug_struct("Inspector")
+            .field("total", &self.total)
+            .field("held", &self.held_bytes())
+            .finish()
     }
 }
 
@@ -134,7 +139,11 @@ impl Inspector {
             Box::new(Iso::default()),
             Box::new(Gpt::default()),
         ];
-        Inspector { probes, total: 0, limits }
+        Inspector {
+            probes,
+            total: 0,
+            limits,
+        }
     }
 
     /// Presents the next chunk of the stream.
@@ -163,8 +172,12 @@ impl Inspector {
         if self.probes.iter().any(|p| p.state() == State::Pending) {
             return None;
         }
-        let matches: Vec<&'static str> =
-            self.probes.iter().filter(|p| matches!(p.state(), State::Match(_))).map(|p| p.name()).collect();
+        let matches: Vec<&'static str> = self
+            .probes
+            .iter()
+            .filter(|p| matches!(p.state(), State::Match(_)))
+            .map(|p| p.name())
+            .collect();
         match matches.as_slice() {
             [] => Some("raw"),
             [one] => Some(one),
@@ -176,17 +189,24 @@ impl Inspector {
     /// before the rest of the stream arrives.
     pub fn early_refusal(&self, declared: &str) -> Option<String> {
         let detected = self.detected()?;
-        let matched: Vec<_> = self.probes.iter().filter(|p| matches!(p.state(), State::Match(_))).collect();
+        let matched: Vec<_> = self
+            .probes
+            .iter()
+            .filter(|p| matches!(p.state(), State::Match(_)))
+            .collect();
         if matched.len() > 1 {
             return Some(multiple(&matched));
         }
         if let Some(p) = matched.first()
             && let State::Match(Err(r)) = p.state()
-                && !p.needs_end() {
-                    return Some(format!("image is unsafe: {r}"));
-                }
+            && !p.needs_end()
+        {
+            return Some(format!("image is unsafe: {r}"));
+        }
         let ok = detected == declared || (declared == "raw" && detected == "gpt");
-        (!ok).then(|| format!("image content is '{detected}', but the declared disk_format is '{declared}'"))
+        (!ok).then(|| {
+            format!("image content is '{detected}', but the declared disk_format is '{declared}'")
+        })
     }
 
     /// Ends the stream and gives the verdict.
@@ -195,10 +215,18 @@ impl Inspector {
         for p in &mut self.probes {
             p.finish(total);
         }
-        let matched: Vec<&Box<dyn Probe>> =
-            self.probes.iter().filter(|p| matches!(p.state(), State::Match(_))).collect();
+        let matched: Vec<&Box<dyn Probe>> = self
+            .probes
+            .iter()
+            .filter(|p| matches!(p.state(), State::Match(_)))
+            .collect();
         let mut report = match matched.as_slice() {
-            [] => Report { format: "raw", virtual_size: total, actual_size: total, unsafe_reason: None },
+            [] => Report {
+                format: "raw",
+                virtual_size: total,
+                actual_size: total,
+                unsafe_reason: None,
+            },
             [p] => {
                 let verdict = match p.state() {
                     State::Match(v) => v,
@@ -209,7 +237,12 @@ impl Inspector {
                 if unsafe_reason.is_none() && virtual_size.is_none() {
                     unsafe_reason = Some("could not determine the virtual size".to_string());
                 }
-                Report { format: p.name(), virtual_size: virtual_size.unwrap_or(0), actual_size: total, unsafe_reason }
+                Report {
+                    format: p.name(),
+                    virtual_size: virtual_size.unwrap_or(0),
+                    actual_size: total,
+                    unsafe_reason,
+                }
             }
             many => Report {
                 format: many[0].name(),
@@ -231,7 +264,10 @@ impl Inspector {
 #[allow(clippy::borrowed_box)]
 fn multiple(matched: &[&Box<dyn Probe>]) -> String {
     let names: Vec<&str> = matched.iter().map(|p| p.name()).collect();
-    format!("the content matches several formats at once: {}", names.join(", "))
+    format!(
+        "the content matches several formats at once: {}",
+        names.join(", ")
+    )
 }
 
 /// Inspects a whole byte slice (tests and small files).

@@ -37,7 +37,11 @@ pub(crate) struct Qcow2Probe {
 
 impl Default for Qcow2Probe {
     fn default() -> Self {
-        Qcow2Probe { buf: Vec::new(), state: State::Pending, size: None }
+        Qcow2Probe {
+            buf: Vec::new(),
+            state: State::Pending,
+            size: None,
+        }
     }
 }
 
@@ -62,7 +66,9 @@ impl Qcow2Probe {
             }
             Err(header::ParseError::NeedMore(n)) => {
                 if n > QCOW2_WINDOW || self.buf.len() >= QCOW2_WINDOW {
-                    self.state = State::Match(Err("qcow2 header area runs past the inspection window".into()));
+                    self.state = State::Match(Err(
+                        "qcow2 header area runs past the inspection window".into(),
+                    ));
                     self.buf = Vec::new();
                 } else if file_len.is_some() {
                     self.state = State::Match(Err("qcow2 header is truncated".into()));
@@ -86,7 +92,10 @@ fn qcow2_safety(h: &header::Header) -> Result<(), String> {
     // Bits 0-3 (dirty, corrupt, data file, compression type) are known;
     // anything above is a feature we cannot vouch for.
     if h.incompatible & !0xf != 0 {
-        return Err(format!("qcow2 image has unknown incompatible features {:#x}", h.incompatible & !0xf));
+        return Err(format!(
+            "qcow2 image has unknown incompatible features {:#x}",
+            h.incompatible & !0xf
+        ));
     }
     if h.incompatible & INCOMPAT_CORRUPT != 0 {
         return Err("qcow2 image is marked corrupt".into());
@@ -135,7 +144,10 @@ macro_rules! fixed_probe {
         }
         impl Default for $name {
             fn default() -> Self {
-                $name { r: Region::new($off, $len), total: None }
+                $name {
+                    r: Region::new($off, $len),
+                    total: None,
+                }
             }
         }
     };
@@ -171,7 +183,11 @@ macro_rules! fixed_impl {
                     return State::NoMatch;
                 }
                 if !self.r.complete() {
-                    return if self.total.is_some() { State::NoMatch } else { State::Pending };
+                    return if self.total.is_some() {
+                        State::NoMatch
+                    } else {
+                        State::Pending
+                    };
                 }
                 State::Match(self.verdict())
             }
@@ -205,8 +221,13 @@ impl Vhd {
         if matches!(creator, b"win " | b"qem2" | b"d2v " | b"CTXS") || creator.starts_with(b"tap") {
             return Some(current);
         }
-        let sectors = u64::from(u16::from_be_bytes([d[56], d[57]])) * u64::from(d[58]) * u64::from(d[59]);
-        if sectors == 65535 * 16 * 255 { Some(current) } else { Some(sectors * 512) }
+        let sectors =
+            u64::from(u16::from_be_bytes([d[56], d[57]])) * u64::from(d[58]) * u64::from(d[59]);
+        if sectors == 65535 * 16 * 255 {
+            Some(current)
+        } else {
+            Some(sectors * 512)
+        }
     }
 }
 
@@ -318,10 +339,12 @@ impl Gpt {
     }
 }
 
-const VHDX_META_GUID: [u8; 16] =
-    [0x06, 0xA2, 0x7C, 0x8B, 0x90, 0x47, 0x9A, 0x4B, 0xB8, 0xFE, 0x57, 0x5F, 0x05, 0x0F, 0x88, 0x6E];
-const VHDX_VDS_GUID: [u8; 16] =
-    [0x24, 0x42, 0xA5, 0x2F, 0x1B, 0xCD, 0x76, 0x48, 0xB2, 0x11, 0x5D, 0xBE, 0xD8, 0x3B, 0xF4, 0xB8];
+const VHDX_META_GUID: [u8; 16] = [
+    0x06, 0xA2, 0x7C, 0x8B, 0x90, 0x47, 0x9A, 0x4B, 0xB8, 0xFE, 0x57, 0x5F, 0x05, 0x0F, 0x88, 0x6E,
+];
+const VHDX_VDS_GUID: [u8; 16] = [
+    0x24, 0x42, 0xA5, 0x2F, 0x1B, 0xCD, 0x76, 0x48, 0xB2, 0x11, 0x5D, 0xBE, 0xD8, 0x3B, 0xF4, 0xB8,
+];
 const VHDX_TABLE: usize = 64 << 10;
 
 /// VHDX: identifier, region table at 192 KiB, metadata table, then the
@@ -377,7 +400,9 @@ impl Vhdx {
                 .map(|i| &d[16 + i * 32..16 + (i + 1) * 32])
                 .find(|e| e[..16] == VHDX_META_GUID)
                 .map(|e| le64(e, 16));
-            let Some(off) = found else { return self.fail("VHDX metadata region not found") };
+            let Some(off) = found else {
+                return self.fail("VHDX metadata region not found");
+            };
             self.regions.release();
             let mut r = Region::new(off, VHDX_TABLE);
             r.feed(pos, chunk);
@@ -404,7 +429,9 @@ impl Vhdx {
                 .map(|i| &m.data[32 + i * 32..32 + (i + 1) * 32])
                 .find(|e| e[..16] == VHDX_VDS_GUID)
                 .map(|e| le32(e, 16));
-            let Some(item) = found else { return self.fail("VHDX virtual disk size item not found") };
+            let Some(item) = found else {
+                return self.fail("VHDX virtual disk size item not found");
+            };
             let mut r = Region::new(m.offset + item, 8);
             r.feed(pos, chunk);
             self.vds = Some(r);
@@ -459,7 +486,11 @@ impl Probe for Vhdx {
     }
     fn state(&self) -> State {
         if !self.ident.complete() {
-            return if self.ended { State::NoMatch } else { State::Pending };
+            return if self.ended {
+                State::NoMatch
+            } else {
+                State::Pending
+            };
         }
         if !self.is_match() {
             return State::NoMatch;

@@ -12,7 +12,12 @@ pub(crate) struct Region {
 
 impl Region {
     pub fn new(offset: u64, len: usize) -> Self {
-        Region { offset, len, data: Vec::new(), missed: false }
+        Region {
+            offset,
+            len,
+            data: Vec::new(),
+            missed: false,
+        }
     }
 
     /// Takes what it needs from `chunk`, which starts at stream offset `pos`.
@@ -60,7 +65,10 @@ pub(crate) struct Tail {
 
 impl Tail {
     pub fn new(len: usize) -> Self {
-        Tail { len, data: Vec::with_capacity(len * 2) }
+        Tail {
+            len,
+            data: Vec::with_capacity(len * 2),
+        }
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {

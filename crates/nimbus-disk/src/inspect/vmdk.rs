@@ -70,7 +70,8 @@ impl Default for Vmdk {
 }
 
 fn is_text(b: &[u8]) -> bool {
-    b.iter().all(|&c| c == b'\n' || c == b'\r' || c == b'\t' || (0x20..0x7f).contains(&c))
+    b.iter()
+        .all(|&c| c == b'\n' || c == b'\r' || c == b'\t' || (0x20..0x7f).contains(&c))
 }
 
 impl Vmdk {
@@ -83,8 +84,9 @@ impl Vmdk {
         if &h[..4] != b"KDMV" {
             let lower = String::from_utf8_lossy(h).to_ascii_lowercase();
             if is_text(h) && lower.contains("createtype=") {
-                self.state =
-                    State::Match(Err("descriptor-only VMDK: its extents are separate files".to_string()));
+                self.state = State::Match(Err(
+                    "descriptor-only VMDK: its extents are separate files".to_string(),
+                ));
             } else {
                 self.state = State::NoMatch;
             }
@@ -98,7 +100,9 @@ impl Vmdk {
             return;
         }
         if s.desc_sec.checked_mul(512) != Some(DESC_OFFSET) {
-            self.state = State::Match(Err("VMDK descriptor is not at the expected location".to_string()));
+            self.state = State::Match(Err(
+                "VMDK descriptor is not at the expected location".to_string()
+            ));
             return;
         }
         let size = s.desc_num.saturating_mul(512);
@@ -150,7 +154,10 @@ impl Vmdk {
         if f.gd_offset == GD_AT_END {
             return Err("VMDK footer points to another footer".to_string());
         }
-        if le32(marker, 8) != 0 || le32(marker, 12) != MARKER_FOOTER || marker[16..].iter().any(|&b| b != 0) {
+        if le32(marker, 8) != 0
+            || le32(marker, 12) != MARKER_FOOTER
+            || marker[16..].iter().any(|&b| b != 0)
+        {
             return Err("VMDK footer marker is invalid".to_string());
         }
         if eos.iter().any(|&b| b != 0) {
@@ -182,7 +189,9 @@ fn check_descriptor(text: &[u8]) -> Result<(), String> {
         .find("createtype=\"")
         .and_then(|i| {
             let rest = &text[i + 12..];
-            rest.find('"').filter(|e| *e < 64).map(|e| rest[..e].to_string())
+            rest.find('"')
+                .filter(|e| *e < 64)
+                .map(|e| rest[..e].to_string())
         })
         .unwrap_or_else(|| "formatnotfound".to_string());
     if kind != "monolithicsparse" && kind != "streamoptimized" {
@@ -193,7 +202,11 @@ fn check_descriptor(text: &[u8]) -> Result<(), String> {
         if line.is_empty() || line.starts_with('#') || line.starts_with("ddb") {
             continue;
         }
-        if line.split('=').next().is_some_and(|k| line.contains('=') && !k.contains(' ')) {
+        if line
+            .split('=')
+            .next()
+            .is_some_and(|k| line.contains('=') && !k.contains(' '))
+        {
             continue;
         }
         if matches!(line.split(' ').next(), Some("rw" | "rdonly" | "noaccess")) {
@@ -269,6 +282,8 @@ impl Probe for Vmdk {
     }
 
     fn held(&self) -> usize {
-        self.header.held() + self.desc.as_ref().map_or(0, Region::held) + self.tail.as_ref().map_or(0, Tail::held)
+        self.header.held()
+            + self.desc.as_ref().map_or(0, Region::held)
+            + self.tail.as_ref().map_or(0, Tail::held)
     }
 }

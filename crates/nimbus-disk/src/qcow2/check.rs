@@ -64,7 +64,9 @@ impl Counter<'_> {
         }
         let Some(end) = off.checked_add(len) else {
             self.report.corruptions += 1;
-            self.report.messages.push(format!("ERROR {what} offset={off:#x} overflows"));
+            self.report
+                .messages
+                .push(format!("ERROR {what} offset={off:#x} overflows"));
             return;
         };
         let first = off >> self.cluster_bits;
@@ -86,8 +88,12 @@ impl Counter<'_> {
 
 fn read_table(file: &File, path: &Path, off: u64, entries: u64) -> Result<Vec<u64>> {
     let mut buf = vec![0u8; (entries * 8) as usize];
-    file.read_exact_at(&mut buf, off).map_err(|e| Error::io("read table", e).with_path(path))?;
-    Ok(buf.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8]))).collect())
+    file.read_exact_at(&mut buf, off)
+        .map_err(|e| Error::io("read table", e).with_path(path))?;
+    Ok(buf
+        .chunks_exact(8)
+        .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect())
 }
 
 /// Checks the qcow2 image at `path`.
@@ -95,20 +101,47 @@ pub fn check(path: &Path) -> Result<CheckReport> {
     let file = File::open(path).map_err(|e| Error::io("open", e).with_path(path))?;
     let h = crate::disk::read_qcow2_header(&file, path)?;
     if h.has_bitmaps {
-        return Err(Error::new(ErrorKind::Unsupported, "check", "images with persistent bitmaps").with_path(path));
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "check",
+            "images with persistent bitmaps",
+        )
+        .with_path(path));
     }
     if h.extended_l2() {
-        return Err(Error::new(ErrorKind::Unsupported, "check", "extended L2 entries").with_path(path));
+        return Err(
+            Error::new(ErrorKind::Unsupported, "check", "extended L2 entries").with_path(path),
+        );
     }
-    let file_len = file.metadata().map_err(|e| Error::io("stat", e).with_path(path))?.len();
+    let file_len = file
+        .metadata()
+        .map_err(|e| Error::io("stat", e).with_path(path))?
+        .len();
     let cs = h.cluster_size();
     let nb_clusters = file_len.div_ceil(cs);
     let stored = read_refcounts(&file, path, &h, nb_clusters)?;
 
-    let mut report = CheckReport { total_clusters: h.size.div_ceil(cs), ..Default::default() };
-    let mut c = Counter { refs: vec![0; nb_clusters as usize], cluster_bits: h.cluster_bits, file_len, report: &mut report };
+    let mut report = CheckReport {
+        total_clusters: h.size.div_ceil(cs),
+        ..Default::default()
+    };
+    let mut c = Counter {
+        refs: vec![0; nb_clusters as usize],
+        cluster_bits: h.cluster_bits,
+        file_len,
+        report: &mut report,
+    };
     c.mark(0, cs, "header");
-    walk_l1(&file, path, &h, h.l1_table_offset, h.l1_size, &stored, true, &mut c)?;
+    walk_l1(
+        &file,
+        path,
+        &h,
+        h.l1_table_offset,
+        h.l1_size,
+        &stored,
+        true,
+        &mut c,
+    )?;
     let (snaps, table_len) = snapshot::read(&file, path, &h)?;
     c.mark(h.snapshots_offset, table_len, "snapshot table");
     // Each L1 table is walked once: a hostile table of snapshots all
@@ -116,19 +149,39 @@ pub fn check(path: &Path) -> Result<CheckReport> {
     let mut walked = std::collections::HashSet::from([h.l1_table_offset]);
     for s in &snaps {
         if walked.insert(s.l1_table_offset) {
-            walk_l1(&file, path, &h, s.l1_table_offset, s.l1_size, &stored, false, &mut c)?;
+            walk_l1(
+                &file,
+                path,
+                &h,
+                s.l1_table_offset,
+                s.l1_size,
+                &stored,
+                false,
+                &mut c,
+            )?;
         } else {
             c.mark(s.l1_table_offset, u64::from(s.l1_size) * 8, "L1 table");
         }
     }
-    c.mark(h.refcount_table_offset, u64::from(h.refcount_table_clusters) * cs, "refcount table");
-    let table = read_table(&file, path, h.refcount_table_offset, u64::from(h.refcount_table_clusters) * cs / 8)?;
+    c.mark(
+        h.refcount_table_offset,
+        u64::from(h.refcount_table_clusters) * cs,
+        "refcount table",
+    );
+    let table = read_table(
+        &file,
+        path,
+        h.refcount_table_offset,
+        u64::from(h.refcount_table_clusters) * cs / 8,
+    )?;
     for e in &table {
         let off = e & REFT_OFFSET_MASK;
         if off != 0 {
             if !off.is_multiple_of(cs) {
                 c.report.corruptions += 1;
-                c.report.messages.push(format!("ERROR refcount block offset {off:#x} is not cluster aligned"));
+                c.report.messages.push(format!(
+                    "ERROR refcount block offset {off:#x} is not cluster aligned"
+                ));
                 continue;
             }
             c.mark(off, cs, "refcount block");
@@ -147,15 +200,21 @@ pub fn check(path: &Path) -> Result<CheckReport> {
         }
         if have < found {
             report.corruptions += 1;
-            report.messages.push(format!("ERROR cluster {i} refcount={have} reference={found}"));
+            report.messages.push(format!(
+                "ERROR cluster {i} refcount={have} reference={found}"
+            ));
         } else {
             report.leaks += 1;
-            report.messages.push(format!("Leaked cluster {i} refcount={have} reference={found}"));
+            report.messages.push(format!(
+                "Leaked cluster {i} refcount={have} reference={found}"
+            ));
         }
     }
     if h.incompatible & INCOMPAT_CORRUPT != 0 {
         report.corruptions += 1;
-        report.messages.push("ERROR the image is marked corrupt".to_string());
+        report
+            .messages
+            .push("ERROR the image is marked corrupt".to_string());
     }
     report.image_end_offset = highest * cs;
     Ok(report)
@@ -165,22 +224,43 @@ fn read_refcounts(file: &File, path: &Path, h: &Header, nb_clusters: u64) -> Res
     let cs = h.cluster_size();
     let bits = u64::from(h.refcount_bits());
     let per_block = cs * 8 / bits;
-    let table = read_table(file, path, h.refcount_table_offset, u64::from(h.refcount_table_clusters) * cs / 8)?;
+    let table = read_table(
+        file,
+        path,
+        h.refcount_table_offset,
+        u64::from(h.refcount_table_clusters) * cs / 8,
+    )?;
     let mut out = vec![0u64; nb_clusters as usize];
     let mut block = vec![0u8; cs as usize];
     for (bi, e) in table.iter().enumerate() {
         let off = e & REFT_OFFSET_MASK;
         let first = bi as u64 * per_block;
-        if off == 0 || first >= nb_clusters || !off.is_multiple_of(cs) || off + cs > nb_clusters * cs {
+        if off == 0
+            || first >= nb_clusters
+            || !off.is_multiple_of(cs)
+            || off + cs > nb_clusters * cs
+        {
             continue;
         }
-        file.read_exact_at(&mut block, off).map_err(|e| Error::io("read refcount block", e).with_path(path))?;
+        file.read_exact_at(&mut block, off)
+            .map_err(|e| Error::io("read refcount block", e).with_path(path))?;
         for i in 0..per_block.min(nb_clusters - first) {
             let bit = i * bits;
             let v = match bits {
-                64 => u64::from_be_bytes(block[(bit / 8) as usize..(bit / 8 + 8) as usize].try_into().unwrap_or([0; 8])),
-                32 => u64::from(u32::from_be_bytes(block[(bit / 8) as usize..(bit / 8 + 4) as usize].try_into().unwrap_or([0; 4]))),
-                16 => u64::from(u16::from_be_bytes([block[(bit / 8) as usize], block[(bit / 8 + 1) as usize]])),
+                64 => u64::from_be_bytes(
+                    block[(bit / 8) as usize..(bit / 8 + 8) as usize]
+                        .try_into()
+                        .unwrap_or([0; 8]),
+                ),
+                32 => u64::from(u32::from_be_bytes(
+                    block[(bit / 8) as usize..(bit / 8 + 4) as usize]
+                        .try_into()
+                        .unwrap_or([0; 4]),
+                )),
+                16 => u64::from(u16::from_be_bytes([
+                    block[(bit / 8) as usize],
+                    block[(bit / 8 + 1) as usize],
+                ])),
                 8 => u64::from(block[(bit / 8) as usize]),
                 // Sub-byte widths: entries fill each byte from the least
                 // significant bit up.
@@ -225,7 +305,9 @@ fn walk_l1(
         }
         if !l2_off.is_multiple_of(cs) {
             c.report.corruptions += 1;
-            c.report.messages.push(format!("ERROR l2_offset={l2_off:#x}: L2 table is not cluster aligned"));
+            c.report.messages.push(format!(
+                "ERROR l2_offset={l2_off:#x}: L2 table is not cluster aligned"
+            ));
             continue;
         }
         c.mark(l2_off, cs, "L2 table");
@@ -258,7 +340,9 @@ fn walk_l1(
             }
             if !off.is_multiple_of(cs) {
                 c.report.corruptions += 1;
-                c.report.messages.push(format!("ERROR offset={off:#x}: data cluster is not cluster aligned"));
+                c.report.messages.push(format!(
+                    "ERROR offset={off:#x}: data cluster is not cluster aligned"
+                ));
                 continue;
             }
             c.mark(off, cs, "data cluster");
@@ -280,6 +364,8 @@ fn copied_ok(entry: &u64, off: u64, cs: u64, stored: &[u64], what: &str, c: &mut
     let copied = entry & COPIED != 0;
     if (rc == 1) != copied {
         c.report.corruptions += 1;
-        c.report.messages.push(format!("ERROR OFLAG_COPIED {what}: offset={off:x} refcount={rc}"));
+        c.report.messages.push(format!(
+            "ERROR OFLAG_COPIED {what}: offset={off:x} refcount={rc}"
+        ));
     }
 }

@@ -107,7 +107,11 @@ impl Header {
 
     /// "zlib" or "zstd".
     pub fn compression_name(&self) -> &'static str {
-        if self.compression_type == 1 { "zstd" } else { "zlib" }
+        if self.compression_type == 1 {
+            "zstd"
+        } else {
+            "zlib"
+        }
     }
 }
 
@@ -150,7 +154,11 @@ pub fn parse(buf: &[u8], file_len: Option<u64>) -> std::result::Result<Header, P
         if buf.len() >= n {
             Ok(())
         } else if file_len.is_some_and(|l| l <= buf.len() as u64) {
-            Err(bad(format!("file ends after {} bytes, inside the header", buf.len())).into())
+            Err(bad(format!(
+                "file ends after {} bytes, inside the header",
+                buf.len()
+            ))
+            .into())
         } else {
             Err(ParseError::NeedMore(n))
         }
@@ -161,9 +169,12 @@ pub fn parse(buf: &[u8], file_len: Option<u64>) -> std::result::Result<Header, P
     }
     let version = be32(buf, 4);
     if version != 2 && version != 3 {
-        return Err(
-            Error::new(ErrorKind::Unsupported, "parse qcow2 header", format!("qcow2 version {version}")).into(),
-        );
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "parse qcow2 header",
+            format!("qcow2 version {version}"),
+        )
+        .into());
     }
     let backing_file_offset = be64(buf, 8);
     let backing_file_size = be32(buf, 16);
@@ -216,7 +227,11 @@ pub fn parse(buf: &[u8], file_len: Option<u64>) -> std::result::Result<Header, P
 
     // Header extensions run from the end of the fixed header to the backing
     // file name (or the end of the first cluster).
-    let ext_end = if backing_file_offset != 0 { backing_file_offset.min(cluster_size) } else { cluster_size };
+    let ext_end = if backing_file_offset != 0 {
+        backing_file_offset.min(cluster_size)
+    } else {
+        cluster_size
+    };
     let mut off = u64::from(h.header_length);
     loop {
         if off + 8 > ext_end {
@@ -230,9 +245,14 @@ pub fn parse(buf: &[u8], file_len: Option<u64>) -> std::result::Result<Header, P
             break;
         }
         let data_start = off + 8;
-        let data_end = data_start.checked_add(len).filter(|e| *e <= ext_end).ok_or_else(|| {
-            bad(format!("header extension {ty:#x} of {len} bytes runs past the extension area"))
-        })?;
+        let data_end = data_start
+            .checked_add(len)
+            .filter(|e| *e <= ext_end)
+            .ok_or_else(|| {
+                bad(format!(
+                    "header extension {ty:#x} of {len} bytes runs past the extension area"
+                ))
+            })?;
         need(data_end as usize)?;
         let data = &buf[data_start as usize..data_end as usize];
         match ty {
@@ -240,7 +260,12 @@ pub fn parse(buf: &[u8], file_len: Option<u64>) -> std::result::Result<Header, P
             EXT_DATA_FILE => h.data_file = Some(text(data, "data file name")?),
             EXT_BITMAPS => h.has_bitmaps = true,
             EXT_CRYPTO => {
-                return Err(Error::new(ErrorKind::Unsupported, "parse qcow2 header", "encrypted image").into());
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "parse qcow2 header",
+                    "encrypted image",
+                )
+                .into());
             }
             EXT_FEATURE_TABLE => {}
             _ => {}
@@ -250,7 +275,10 @@ pub fn parse(buf: &[u8], file_len: Option<u64>) -> std::result::Result<Header, P
 
     if backing_file_offset != 0 {
         if backing_file_size > MAX_BACKING_NAME {
-            return Err(bad(format!("backing file name of {backing_file_size} bytes is too long")).into());
+            return Err(bad(format!(
+                "backing file name of {backing_file_size} bytes is too long"
+            ))
+            .into());
         }
         let end = backing_file_offset
             .checked_add(u64::from(backing_file_size))
@@ -274,10 +302,17 @@ fn text(data: &[u8], what: &str) -> Result<String> {
 fn validate_caps(h: &Header) -> Result<()> {
     let cs = h.cluster_size();
     if h.crypt_method != 0 {
-        return Err(Error::new(ErrorKind::Unsupported, "parse qcow2 header", "encrypted image"));
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "parse qcow2 header",
+            "encrypted image",
+        ));
     }
     if u64::from(h.l1_size) * 8 > MAX_L1_BYTES {
-        return Err(bad(format!("L1 table of {} entries exceeds 32 MiB", h.l1_size)));
+        return Err(bad(format!(
+            "L1 table of {} entries exceeds 32 MiB",
+            h.l1_size
+        )));
     }
     let needed_l1 = h.size.div_ceil(h.l1_coverage());
     if u64::from(h.l1_size) < needed_l1 {
@@ -290,7 +325,10 @@ fn validate_caps(h: &Header) -> Result<()> {
         return Err(bad("refcount table exceeds 8 MiB"));
     }
     if h.nb_snapshots > MAX_SNAPSHOTS {
-        return Err(bad(format!("{} snapshots exceed {MAX_SNAPSHOTS}", h.nb_snapshots)));
+        return Err(bad(format!(
+            "{} snapshots exceed {MAX_SNAPSHOTS}",
+            h.nb_snapshots
+        )));
     }
     for (name, off) in [
         ("L1 table", h.l1_table_offset),
@@ -298,7 +336,9 @@ fn validate_caps(h: &Header) -> Result<()> {
         ("snapshot table", h.snapshots_offset),
     ] {
         if off % cs != 0 {
-            return Err(bad(format!("{name} offset {off:#x} is not cluster aligned")));
+            return Err(bad(format!(
+                "{name} offset {off:#x} is not cluster aligned"
+            )));
         }
     }
     if h.extended_l2() && h.cluster_bits < 14 {
@@ -331,8 +371,14 @@ mod tests {
         let b = minimal_v3();
         let h = parse(&b, None).unwrap();
         assert_eq!(h.size, 1 << 30);
-        assert!(matches!(parse(&b[..80], None), Err(ParseError::NeedMore(104))));
-        assert!(matches!(parse(&b[..80], Some(80)), Err(ParseError::Invalid(_))));
+        assert!(matches!(
+            parse(&b[..80], None),
+            Err(ParseError::NeedMore(104))
+        ));
+        assert!(matches!(
+            parse(&b[..80], Some(80)),
+            Err(ParseError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -54,10 +54,14 @@ pub fn read(file: &File, path: &Path, h: &Header) -> Result<(Vec<Snapshot>, u64)
         return Ok((Vec::new(), 0));
     }
     let bad = |m: String| Error::new(ErrorKind::Corrupt, "read snapshot table", m).with_path(path);
-    let file_len = file.metadata().map_err(|e| Error::io("stat", e).with_path(path))?.len();
+    let file_len = file
+        .metadata()
+        .map_err(|e| Error::io("stat", e).with_path(path))?
+        .len();
     let max = MAX_TABLE_BYTES.min(file_len.saturating_sub(h.snapshots_offset));
     let mut buf = vec![0u8; max as usize];
-    file.read_exact_at(&mut buf, h.snapshots_offset).map_err(|e| Error::io("read", e).with_path(path))?;
+    file.read_exact_at(&mut buf, h.snapshots_offset)
+        .map_err(|e| Error::io("read", e).with_path(path))?;
     let mut out = Vec::new();
     let mut off = 0usize;
     for i in 0..h.nb_snapshots {
@@ -81,12 +85,21 @@ pub fn read(file: &File, path: &Path, h: &Header) -> Result<(Vec<Snapshot>, u64)
         let extra = be32(e, 36) as usize;
         need(40 + extra + id_len + name_len)?;
         let x = &e[40..40 + extra];
-        let vm_state_size = if extra >= 8 { be64(x, 0) } else { u64::from(vm_state_size32) };
+        let vm_state_size = if extra >= 8 {
+            be64(x, 0)
+        } else {
+            u64::from(vm_state_size32)
+        };
         let disk_size = (extra >= 16).then(|| be64(x, 8));
-        let icount = (extra >= 24).then(|| be64(x, 16)).filter(|v| *v != u64::MAX);
+        let icount = (extra >= 24)
+            .then(|| be64(x, 16))
+            .filter(|v| *v != u64::MAX);
         let id = String::from_utf8_lossy(&e[40 + extra..40 + extra + id_len]).into_owned();
-        let name = String::from_utf8_lossy(&e[40 + extra + id_len..40 + extra + id_len + name_len]).into_owned();
-        if u64::from(l1_size) * 8 > super::header::MAX_L1_BYTES || !l1_table_offset.is_multiple_of(h.cluster_size()) {
+        let name = String::from_utf8_lossy(&e[40 + extra + id_len..40 + extra + id_len + name_len])
+            .into_owned();
+        if u64::from(l1_size) * 8 > super::header::MAX_L1_BYTES
+            || !l1_table_offset.is_multiple_of(h.cluster_size())
+        {
             return Err(bad(format!("snapshot {id} has an invalid L1 table")));
         }
         out.push(Snapshot {

@@ -38,13 +38,21 @@ impl Writer {
     /// Creates (truncates) `path` for a disk of `size` bytes.
     pub fn create(path: &Path, size: u64, cluster_bits: u32, compress: bool) -> Result<Self> {
         if !(9..=21).contains(&cluster_bits) {
-            return Err(Error::new(ErrorKind::Unsupported, "create", "cluster size must be 512 B to 2 MiB"));
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "create",
+                "cluster size must be 512 B to 2 MiB",
+            ));
         }
         let cs = 1u64 << cluster_bits;
         let coverage = (cs / 8) << cluster_bits;
         let l1_size = size.div_ceil(coverage);
         if l1_size * 8 > super::header::MAX_L1_BYTES {
-            return Err(Error::new(ErrorKind::Unsupported, "create", "disk too large for this cluster size"));
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "create",
+                "disk too large for this cluster size",
+            ));
         }
         let l1_clusters = (l1_size * 8).div_ceil(cs);
         let file = File::create(path).map_err(|e| Error::io("create", e).with_path(path))?;
@@ -79,7 +87,8 @@ impl Writer {
     fn alloc(&mut self, clusters: u64) -> u64 {
         let off = self.next_free;
         self.next_free += clusters << self.cluster_bits;
-        self.refcounts.resize((self.next_free >> self.cluster_bits) as usize, 0);
+        self.refcounts
+            .resize((self.next_free >> self.cluster_bits) as usize, 0);
         off
     }
 
@@ -97,7 +106,9 @@ impl Writer {
             let off = self.alloc(1);
             self.bump(off, 1);
             let bytes: Vec<u8> = table.iter().flat_map(|e| e.to_be_bytes()).collect();
-            self.file.write_all_at(&bytes, off).map_err(|e| self.io("write L2 table", e))?;
+            self.file
+                .write_all_at(&bytes, off)
+                .map_err(|e| self.io("write L2 table", e))?;
             self.l1[idx] = off | COPIED;
         }
         Ok(())
@@ -107,8 +118,15 @@ impl Writer {
     /// or less for the disk's last partial cluster).
     pub fn write_cluster(&mut self, index: u64, data: &[u8]) -> Result<()> {
         let cs = self.cluster_size();
-        if index < self.next_guest || index << self.cluster_bits >= self.size || data.len() as u64 > cs {
-            return Err(Error::new(ErrorKind::OutOfBounds, "write", "cluster out of order or range"));
+        if index < self.next_guest
+            || index << self.cluster_bits >= self.size
+            || data.len() as u64 > cs
+        {
+            return Err(Error::new(
+                ErrorKind::OutOfBounds,
+                "write",
+                "cluster out of order or range",
+            ));
         }
         self.next_guest = index + 1;
         let l2_entries = cs / 8;
@@ -116,16 +134,26 @@ impl Writer {
         if self.l2.as_ref().is_some_and(|(i, _)| *i != l1_idx) {
             self.flush_l2()?;
         }
-        let entry = match self.compress.then(|| deflate(data, cs as usize)).transpose().map_err(|e| self.io("compress", e))? {
+        let entry = match self
+            .compress
+            .then(|| deflate(data, cs as usize))
+            .transpose()
+            .map_err(|e| self.io("compress", e))?
+        {
             Some(c) if (c.len() as u64) < cs - 512 => self.put_compressed(&c)?,
             _ => {
                 let off = self.alloc(1);
                 self.bump(off, 1);
-                self.file.write_all_at(data, off).map_err(|e| self.io("write", e))?;
+                self.file
+                    .write_all_at(data, off)
+                    .map_err(|e| self.io("write", e))?;
                 off | COPIED
             }
         };
-        let table = &mut self.l2.get_or_insert_with(|| (l1_idx, vec![0; l2_entries as usize])).1;
+        let table = &mut self
+            .l2
+            .get_or_insert_with(|| (l1_idx, vec![0; l2_entries as usize]))
+            .1;
         table[(index % l2_entries) as usize] = entry;
         Ok(())
     }
@@ -135,9 +163,13 @@ impl Writer {
         let len = c.len() as u64;
         // Pack payloads into the current compressed cluster while they fit;
         // a payload never straddles into a cluster we did not reserve.
-        let fits = self.comp_pos != 0 && (self.comp_pos % cs) + len <= cs && self.comp_pos + len <= self.next_free;
+        let fits = self.comp_pos != 0
+            && (self.comp_pos % cs) + len <= cs
+            && self.comp_pos + len <= self.next_free;
         let off = if fits { self.comp_pos } else { self.alloc(1) };
-        self.file.write_all_at(c, off).map_err(|e| self.io("write", e))?;
+        self.file
+            .write_all_at(c, off)
+            .map_err(|e| self.io("write", e))?;
         self.bump(off, len);
         self.comp_pos = off + len;
         if self.comp_pos.is_multiple_of(cs) {
@@ -179,11 +211,17 @@ impl Writer {
             for (i, r) in self.refcounts[first..last].iter().enumerate() {
                 block[i * 2..i * 2 + 2].copy_from_slice(&r.to_be_bytes());
             }
-            self.file.write_all_at(&block, entry).map_err(|e| self.io("write refcount block", e))?;
+            self.file
+                .write_all_at(&block, entry)
+                .map_err(|e| self.io("write refcount block", e))?;
         }
-        self.file.write_all_at(&table, table_off).map_err(|e| self.io("write refcount table", e))?;
+        self.file
+            .write_all_at(&table, table_off)
+            .map_err(|e| self.io("write refcount table", e))?;
         let l1: Vec<u8> = self.l1.iter().flat_map(|e| e.to_be_bytes()).collect();
-        self.file.write_all_at(&l1, cs).map_err(|e| self.io("write L1 table", e))?;
+        self.file
+            .write_all_at(&l1, cs)
+            .map_err(|e| self.io("write L1 table", e))?;
 
         let mut h = vec![0u8; cs as usize];
         h[..4].copy_from_slice(&MAGIC);
@@ -199,7 +237,9 @@ impl Writer {
         // 104: compression type zlib, then padding; the extension area
         // starts at 112 with the end marker (all zeros).
         let _ = self.l1_clusters;
-        self.file.write_all_at(&h, 0).map_err(|e| self.io("write header", e))?;
+        self.file
+            .write_all_at(&h, 0)
+            .map_err(|e| self.io("write header", e))?;
         let end = self.next_free;
         self.file.set_len(end).map_err(|e| self.io("truncate", e))?;
         self.file.sync_all().map_err(|e| self.io("sync", e))

@@ -106,11 +106,34 @@ pub enum Command {
 /// Runs `nimbus img`.
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Info { format, output, backing_chain, file } => info(format, &output, backing_chain, &file),
-        Command::Create { format, backing, backing_format, options, file, size } => {
-            create(&format, backing, backing_format, options.as_deref(), &file, size.as_deref())
-        }
-        Command::Resize { format, shrink, backing_dirs, file, size } => {
+        Command::Info {
+            format,
+            output,
+            backing_chain,
+            file,
+        } => info(format, &output, backing_chain, &file),
+        Command::Create {
+            format,
+            backing,
+            backing_format,
+            options,
+            file,
+            size,
+        } => create(
+            &format,
+            backing,
+            backing_format,
+            options.as_deref(),
+            &file,
+            size.as_deref(),
+        ),
+        Command::Resize {
+            format,
+            shrink,
+            backing_dirs,
+            file,
+            size,
+        } => {
             let fmt = format_or_probe(format.as_deref(), &file)?;
             let change = match size.as_bytes().first() {
                 Some(b'+') => SizeChange::Grow(parse_size(&size[1..])?),
@@ -121,18 +144,38 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("Image resized.");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Convert { format, output_format, compress, progress, options, backing_dirs, src, dst } => {
+        Command::Convert {
+            format,
+            output_format,
+            compress,
+            progress,
+            options,
+            backing_dirs,
+            src,
+            dst,
+        } => {
             let fmt = format_or_probe(format.as_deref(), &src)?;
             let out: Format = output_format.parse()?;
-            let cluster_size = options.as_deref().map(parse_options).transpose()?.and_then(|o| o.cluster_size);
-            let opts = ConvertOptions { compress, cluster_size };
+            let cluster_size = options
+                .as_deref()
+                .map(parse_options)
+                .transpose()?
+                .and_then(|o| o.cluster_size);
+            let opts = ConvertOptions {
+                compress,
+                cluster_size,
+            };
             let show = progress && std::io::stdout().is_terminal();
             let mut last = u64::MAX;
             let mut cb = |done: u64, total: u64| {
                 if !show {
                     return;
                 }
-                let pct = if total == 0 { 10000 } else { done * 10000 / total };
+                let pct = if total == 0 {
+                    10000
+                } else {
+                    done * 10000 / total
+                };
                 if pct != last {
                     last = pct;
                     print!("    ({}.{:02}/100%)\r", pct / 100, pct % 100);
@@ -151,7 +194,11 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn policy(dirs: Vec<PathBuf>) -> BackingPolicy {
-    if dirs.is_empty() { BackingPolicy::allow_dirs([PathBuf::from("/")]) } else { BackingPolicy::allow_dirs(dirs) }
+    if dirs.is_empty() {
+        BackingPolicy::allow_dirs([PathBuf::from("/")])
+    } else {
+        BackingPolicy::allow_dirs(dirs)
+    }
 }
 
 fn format_or_probe(format: Option<&str>, file: &Path) -> anyhow::Result<Format> {
@@ -161,9 +208,18 @@ fn format_or_probe(format: Option<&str>, file: &Path) -> anyhow::Result<Format> 
     })
 }
 
-fn info(format: Option<String>, output: &str, chain: bool, file: &Path) -> anyhow::Result<ExitCode> {
+fn info(
+    format: Option<String>,
+    output: &str,
+    chain: bool,
+    file: &Path,
+) -> anyhow::Result<ExitCode> {
     let fmt = format.as_deref().map(str::parse::<Format>).transpose()?;
-    let infos = if chain { nimbus_disk::info_chain(file, fmt)? } else { vec![nimbus_disk::info(file, fmt)?] };
+    let infos = if chain {
+        nimbus_disk::info_chain(file, fmt)?
+    } else {
+        vec![nimbus_disk::info(file, fmt)?]
+    };
     match output {
         "json" if chain => {
             let items: Vec<String> = infos.iter().map(|i| i.to_json(1)).collect();
@@ -189,7 +245,9 @@ struct CreateOpts {
 fn parse_options(s: &str) -> anyhow::Result<CreateOpts> {
     let mut o = CreateOpts::default();
     for kv in s.split(',').filter(|x| !x.is_empty()) {
-        let (k, v) = kv.split_once('=').with_context(|| format!("option '{kv}' has no value"))?;
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("option '{kv}' has no value"))?;
         match k {
             "cluster_size" => o.cluster_size = Some(parse_size(v)?),
             "backing_file" => o.backing_file = Some(v.to_string()),
@@ -230,7 +288,10 @@ fn create(
                 }
                 None => None,
             };
-            let q = Qcow2Options { backing, cluster_size: opts.cluster_size };
+            let q = Qcow2Options {
+                backing,
+                cluster_size: opts.cluster_size,
+            };
             nimbus_disk::create_qcow2(file, size, &q)?;
             let info = nimbus_disk::info(file, Some(Format::Qcow2))?;
             println!(
@@ -295,7 +356,9 @@ fn inspect(declared: Option<&str>, file: &Path) -> anyhow::Result<ExitCode> {
     let mut inspector = nimbus_disk::Inspector::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).with_context(|| format!("read {}", file.display()))?;
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("read {}", file.display()))?;
         if n == 0 {
             break;
         }
@@ -306,7 +369,10 @@ fn inspect(declared: Option<&str>, file: &Path) -> anyhow::Result<ExitCode> {
     println!("virtual size: {}", report.virtual_size);
     let refusal = match declared {
         Some(d) => report.refusal(d),
-        None => report.unsafe_reason.as_ref().map(|r| format!("image is unsafe: {r}")),
+        None => report
+            .unsafe_reason
+            .as_ref()
+            .map(|r| format!("image is unsafe: {r}")),
     };
     match refusal {
         None => {
