@@ -362,10 +362,8 @@ fn samples(d: &Path) -> Vec<(PathBuf, &'static str, &'static str)> {
         } else {
             Some(fmt)
         };
-        if let Some(f) = io_fmt {
-            if f != "qed" {
-                qemu_io_write(&p, f, 4096, 300_000, 0x33);
-            }
+        if let Some(f) = io_fmt.filter(|f| *f != "qed") {
+            qemu_io_write(&p, f, 4096, 300_000, 0x33);
         }
         v.push((p, inspected, if fmt == "vpc" { "vpc" } else { fmt }));
     }
