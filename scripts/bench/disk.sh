@@ -10,16 +10,26 @@ mkdir -p "$WORK"
 if ! command -v hyperfine >/dev/null; then
     if [ "$(id -u)" = 0 ]; then apt-get install -y -q hyperfine; else sudo apt-get install -y -q hyperfine; fi
 fi
-(cd "$ROOT" && cargo build --release -q -p nimbus)
-NIMBUS="$ROOT/target/release/nimbus"
+# NIMBUS_BIN: use an already built release binary instead of building one.
+if [ -z "${NIMBUS_BIN:-}" ]; then
+    (cd "$ROOT" && cargo build --release -q -p nimbus)
+    NIMBUS_BIN="$ROOT/target/release/nimbus"
+fi
+NIMBUS=$NIMBUS_BIN
 cd "$WORK"
 
 # Realistic content: a 1 GiB ext4 filesystem populated (without mounting)
-# from /usr/share and part of /usr/lib, so it has files, metadata and holes.
+# with ~600 MB of a Debian system's files (docs, locales, python, shared
+# libraries), so it has text, binaries, metadata and holes.
 if [ ! -f base.raw ]; then
     mkdir -p content
-    cp -a /usr/share content/share 2>/dev/null || true
-    cp -a /usr/lib/x86_64-linux-gnu content/lib 2>/dev/null || true
+    for d in /usr/share/doc /usr/share/locale /usr/lib/python3 /usr/lib/python3.11 /usr/share/qemu; do
+        [ -d "$d" ] && cp -a "$d" "content/$(echo "$d" | tr / _)" 2>/dev/null || true
+    done
+    mkdir -p content/lib
+    # Shared libraries up to ~150 MB.
+    find /usr/lib/x86_64-linux-gnu -maxdepth 1 -name '*.so*' -type f -size -8M | head -400 \
+        | xargs -r cp -t content/lib 2>/dev/null || true
     truncate -s 1G base.raw
     mkfs.ext4 -q -F -d content base.raw
     rm -rf content
