@@ -12,7 +12,8 @@ fn main() -> ExitCode {
     };
     let run = || -> Result<(), Box<dyn std::error::Error>> {
         if format == "render" {
-            let instance: nimbus_configdrive::Instance = serde_json::from_slice(&std::fs::read(src)?)?;
+            let instance: nimbus_configdrive::Instance =
+                serde_json::from_slice(&std::fs::read(src)?)?;
             let md = nimbus_configdrive::InstanceMetadata::new(
                 instance,
                 Default::default(),
@@ -23,7 +24,11 @@ fn main() -> ExitCode {
         }
         let format: nimbus_configdrive::Format = format.parse()?;
         let tree = nimbus_configdrive::Tree::from_dir(std::path::Path::new(src))?;
-        let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(out)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(out)?;
         nimbus_configdrive::make_drive(&tree, format, &Default::default(), file)?;
         Ok(())
     };
