@@ -511,3 +511,36 @@ fn test_password() {
     );
     assert!(md.lookup("/openstack/2012-08-10/password").is_err());
 }
+
+/// Hostile or odd paths get an answer or NotFound, never a panic.
+#[test]
+fn odd_paths_are_not_found_or_answered() {
+    let md = service_md(Some("10.0.0.5"));
+    for path in [
+        "",
+        "//",
+        "/openstack/latest/../../..",
+        "/openstack/content",
+        "/openstack/content/",
+        "/openstack/content/0000/extra",
+        "/openstack/content/../latest/meta_data.json",
+        "/openstack/latest/meta_data.json/extra",
+        "/openstack/latest/content",
+        "/openstack/latest/version",
+        "/openstack/latest/password/x",
+        "/openstack/9999-99-99/meta_data.json",
+        "/ec2/latest/meta-data/public-keys/0/openssh-key/extra",
+        "/latest/meta-data/security-groups/default",
+        "/latest/meta-data/ami-launch-index/x",
+        "/latest/user-data/x",
+        "/latest/meta-data/%00",
+        &"/a".repeat(10_000),
+    ] {
+        let _ = md.lookup(path);
+    }
+    assert_eq!(
+        text(&md, "/openstack/content/../latest"),
+        text(&md, "/openstack/latest")
+    );
+    assert!(md.lookup("/openstack/latest/meta_data.json/extra").is_err());
+}
