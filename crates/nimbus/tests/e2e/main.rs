@@ -2,4 +2,5 @@
 //! One module per area; `support` holds what they share.
 
 mod img;
+mod inject;
 mod support;
