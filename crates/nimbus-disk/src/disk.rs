@@ -210,7 +210,7 @@ impl Disk {
     /// far that answer holds (at least 1 byte, at most `len`).
     pub(crate) fn extent(&self, offset: u64, len: u64) -> Result<(bool, u64)> {
         match &self.inner {
-            Inner::Raw(_) => Ok((false, len)),
+            Inner::Raw(r) => Ok(r.extent(offset, len)),
             Inner::Qcow2(img) => {
                 let (m, n) = img
                     .get_mapping(offset, len)

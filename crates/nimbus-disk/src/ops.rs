@@ -163,6 +163,9 @@ pub struct ConvertOptions {
     pub compress: bool,
     /// Output cluster size (qcow2); default 64 KiB.
     pub cluster_size: Option<u64>,
+    /// Do not fsync the output at the end (what `qemu-img convert` does by
+    /// default: its target cache mode is `unsafe`).
+    pub skip_sync: bool,
 }
 
 /// Copies the guest-visible contents of `src` (its whole backing chain
@@ -198,11 +201,6 @@ pub fn convert(
     // Work in 2 MiB steps (whole clusters) so a step's zero test matches
     // the output's allocation unit.
     let step = cs.max(2 << 20);
-    let mut buf = vec![0u8; step as usize];
-    enum Out {
-        Raw(File),
-        Qcow2(Box<Writer>),
-    }
     let mut out = match dst_format {
         Format::Raw => {
             let f = File::create(dst).map_err(|e| Error::io("create", e).with_path(dst))?;
@@ -217,59 +215,101 @@ pub fn convert(
             options.compress,
         )?)),
     };
-    let mut off = 0u64;
-    while off < size {
-        let len = step.min(size - off);
-        let (zero, n) = disk.extent(off, len)?;
-        if zero {
-            // Skip whole zero clusters only; a partial one is read below.
-            let skip = if n == len { n } else { n / cs * cs };
-            if skip > 0 {
-                off += skip;
-                progress(off, size);
-                continue;
-            }
-        }
-        let chunk = &mut buf[..len as usize];
-        let avail = disk_size.saturating_sub(off).min(len) as usize;
-        disk.read_at(&mut chunk[..avail], off)?;
-        chunk[avail..].fill(0);
-        match &mut out {
-            Out::Raw(f) => {
-                // Sparse output: write only the non-zero 4 KiB blocks' runs.
-                let mut i = 0usize;
-                while i < chunk.len() {
-                    let end = (i + 4096).min(chunk.len());
-                    if !is_zero(&chunk[i..end]) {
-                        let mut j = end;
-                        while j < chunk.len() && !is_zero(&chunk[j..(j + 4096).min(chunk.len())]) {
-                            j = (j + 4096).min(chunk.len());
-                        }
-                        f.write_all_at(&chunk[i..j], off + i as u64)
-                            .map_err(|e| Error::io("write", e).with_path(dst))?;
-                        i = j;
-                    } else {
-                        i = end;
-                    }
-                }
-            }
-            Out::Qcow2(w) => {
-                for (k, c) in chunk.chunks(cs as usize).enumerate() {
-                    if !is_zero(c) {
-                        w.write_cluster(off / cs + k as u64, c)?;
-                    }
-                }
-            }
-        }
-        off += len;
-        progress(off, size);
+    // A reader thread fetches the next chunks while this one writes, so
+    // source reads and destination writes overlap (buffers are recycled).
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<(u64, Vec<u8>)>>(3);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    for _ in 0..4 {
+        let _ = empty_tx.send(vec![0u8; step as usize]);
     }
+
+    std::thread::scope(|scope| -> Result<()> {
+        let disk = &disk;
+        scope.spawn(move || {
+            let mut off = 0u64;
+            while off < size {
+                let len = step.min(size - off);
+                let (zero, n) = match disk.extent(off, len) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        let _ = full_tx.send(Err(e));
+                        return;
+                    }
+                };
+                if zero {
+                    // Skip whole zero clusters only; a partial one is read.
+                    let skip = if n == len { n } else { n / cs * cs };
+                    if skip > 0 {
+                        off += skip;
+                        continue;
+                    }
+                }
+                let Ok(mut chunk) = empty_rx.recv() else {
+                    return;
+                };
+                chunk.resize(len as usize, 0);
+                let avail = disk_size.saturating_sub(off).min(len) as usize;
+                let r = disk.read_at(&mut chunk[..avail], off);
+                chunk[avail..].fill(0);
+                if full_tx.send(r.map(|()| (off, chunk))).is_err() {
+                    return;
+                }
+                off += len;
+            }
+        });
+        for item in full_rx {
+            let (off, chunk) = item?;
+            write_chunk(&mut out, &chunk, off, cs, dst)?;
+            progress(off + chunk.len() as u64, size);
+            let _ = empty_tx.send(chunk);
+        }
+        Ok(())
+    })?;
+    progress(size, size);
     match out {
+        Out::Raw(_) if options.skip_sync => Ok(()),
         Out::Raw(f) => f
             .sync_all()
             .map_err(|e| Error::io("sync", e).with_path(dst)),
-        Out::Qcow2(w) => w.finish(),
+        Out::Qcow2(w) => w.finish(!options.skip_sync),
     }
+}
+
+/// Where `convert` writes.
+enum Out {
+    Raw(File),
+    Qcow2(Box<Writer>),
+}
+
+fn write_chunk(out: &mut Out, chunk: &[u8], off: u64, cs: u64, dst: &Path) -> Result<()> {
+    match out {
+        Out::Raw(f) => {
+            // Sparse output: write only the runs of non-zero 4 KiB blocks.
+            let mut i = 0usize;
+            while i < chunk.len() {
+                let end = (i + 4096).min(chunk.len());
+                if is_zero(&chunk[i..end]) {
+                    i = end;
+                    continue;
+                }
+                let mut j = end;
+                while j < chunk.len() && !is_zero(&chunk[j..(j + 4096).min(chunk.len())]) {
+                    j = (j + 4096).min(chunk.len());
+                }
+                f.write_all_at(&chunk[i..j], off + i as u64)
+                    .map_err(|e| Error::io("write", e).with_path(dst))?;
+                i = j;
+            }
+        }
+        Out::Qcow2(w) => {
+            for (k, c) in chunk.chunks(cs as usize).enumerate() {
+                if !is_zero(c) {
+                    w.write_cluster(off / cs + k as u64, c)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// QEMU sizes images in whole 512-byte sectors.

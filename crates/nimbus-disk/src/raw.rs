@@ -33,6 +33,24 @@ impl RawFile {
         })
     }
 
+    /// Whether `len` bytes from `offset` are a hole (read as zeros), and
+    /// how far that answer holds, from SEEK_DATA/SEEK_HOLE.
+    pub(crate) fn extent(&self, offset: u64, len: u64) -> (bool, u64) {
+        use nix::unistd::{Whence, lseek};
+        let Ok(off) = i64::try_from(offset) else {
+            return (false, len);
+        };
+        match lseek(&self.file, off, Whence::SeekData) {
+            Err(nix::errno::Errno::ENXIO) => (true, len),
+            Err(_) => (false, len),
+            Ok(data) if data > off => (true, ((data - off) as u64).min(len)),
+            Ok(_) => match lseek(&self.file, off, Whence::SeekHole) {
+                Ok(hole) if hole > off => (false, ((hole - off) as u64).min(len)),
+                _ => (false, len),
+            },
+        }
+    }
+
     fn check_range(&self, operation: &'static str, offset: u64, len: usize) -> Result<()> {
         let end = offset.checked_add(len as u64);
         match end {

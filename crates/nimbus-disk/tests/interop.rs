@@ -144,6 +144,7 @@ fn convert_output_passes_check_and_compare() {
         let opts = ConvertOptions {
             compress,
             cluster_size: Some(cluster),
+            ..Default::default()
         };
         nimbus_disk::convert(
             &src,

@@ -32,7 +32,12 @@ pub struct Writer {
     comp_pos: u64,
     refcounts: Vec<u16>,
     next_guest: u64,
+    /// Data clusters allocated back to back, written in one call.
+    pending: (u64, Vec<u8>),
 }
+
+/// Largest run of contiguous clusters buffered before writing.
+const MAX_PENDING: usize = 8 << 20;
 
 impl Writer {
     /// Creates (truncates) `path` for a disk of `size` bytes.
@@ -72,6 +77,7 @@ impl Writer {
             comp_pos: 0,
             refcounts,
             next_guest: 0,
+            pending: (0, Vec::new()),
         })
     }
 
@@ -101,7 +107,20 @@ impl Writer {
         }
     }
 
+    fn flush_pending(&mut self) -> Result<()> {
+        if !self.pending.1.is_empty() {
+            let (off, mut data) = std::mem::take(&mut self.pending);
+            self.file
+                .write_all_at(&data, off)
+                .map_err(|e| self.io("write", e))?;
+            data.clear();
+            self.pending = (0, data);
+        }
+        Ok(())
+    }
+
     fn flush_l2(&mut self) -> Result<()> {
+        self.flush_pending()?;
         if let Some((idx, table)) = self.l2.take() {
             let off = self.alloc(1);
             self.bump(off, 1);
@@ -144,9 +163,15 @@ impl Writer {
             _ => {
                 let off = self.alloc(1);
                 self.bump(off, 1);
-                self.file
-                    .write_all_at(data, off)
-                    .map_err(|e| self.io("write", e))?;
+                let (start, buf) = &self.pending;
+                if buf.is_empty() || *start + buf.len() as u64 != off || buf.len() >= MAX_PENDING {
+                    self.flush_pending()?;
+                    self.pending.0 = off;
+                }
+                // A short last cluster is padded so a run stays contiguous.
+                self.pending.1.extend_from_slice(data);
+                let padded = self.pending.1.len().next_multiple_of(cs as usize);
+                self.pending.1.resize(padded, 0);
                 off | COPIED
             }
         };
@@ -159,6 +184,7 @@ impl Writer {
     }
 
     fn put_compressed(&mut self, c: &[u8]) -> Result<u64> {
+        self.flush_pending()?;
         let cs = self.cluster_size();
         let len = c.len() as u64;
         // Pack payloads into the current compressed cluster while they fit;
@@ -181,7 +207,8 @@ impl Writer {
     }
 
     /// Writes the L2 still open, refcounts, L1 table and header.
-    pub fn finish(mut self) -> Result<()> {
+    /// With `sync`, the image is durable on return.
+    pub fn finish(mut self, sync: bool) -> Result<()> {
         self.flush_l2()?;
         let cs = self.cluster_size();
         let per_block = cs / 2;
@@ -242,7 +269,10 @@ impl Writer {
             .map_err(|e| self.io("write header", e))?;
         let end = self.next_free;
         self.file.set_len(end).map_err(|e| self.io("truncate", e))?;
-        self.file.sync_all().map_err(|e| self.io("sync", e))
+        if sync {
+            self.file.sync_all().map_err(|e| self.io("sync", e))?;
+        }
+        Ok(())
     }
 }
 

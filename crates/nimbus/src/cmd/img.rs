@@ -74,6 +74,10 @@ pub enum Command {
         /// Show progress on a terminal.
         #[arg(short = 'p')]
         progress: bool,
+        /// Output cache mode as qemu-img: `unsafe` (default, no fsync at the
+        /// end, like qemu-img) or `writeback`/`none`/`directsync` (fsync).
+        #[arg(short = 't', default_value = "unsafe")]
+        cache: String,
         /// Output options: cluster_size=N.
         #[arg(short = 'o')]
         options: Option<String>,
@@ -149,6 +153,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             output_format,
             compress,
             progress,
+            cache,
             options,
             backing_dirs,
             src,
@@ -161,9 +166,15 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .map(parse_options)
                 .transpose()?
                 .and_then(|o| o.cluster_size);
+            let skip_sync = match cache.as_str() {
+                "unsafe" => true,
+                "writeback" | "none" | "directsync" | "writethrough" => false,
+                other => bail!("invalid cache mode '{other}'"),
+            };
             let opts = ConvertOptions {
                 compress,
                 cluster_size,
+                skip_sync,
             };
             let show = progress && std::io::stdout().is_terminal();
             let mut last = u64::MAX;

@@ -168,7 +168,8 @@ fn check_exit_codes_mirror_qemu_img() {
         f.set_len(len + 65536).unwrap();
         let mut b = [0u8; 8];
         f.read_exact_at(&mut b, 48).unwrap();
-        f.read_exact_at(&mut b, u64::from_be_bytes(b)).unwrap();
+        let table = u64::from_be_bytes(b);
+        f.read_exact_at(&mut b, table).unwrap();
         f.write_all_at(&1u16.to_be_bytes(), u64::from_be_bytes(b) + len / 65536 * 2)
             .unwrap();
     }
