@@ -182,11 +182,9 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                 if !show {
                     return;
                 }
-                let pct = if total == 0 {
-                    10000
-                } else {
-                    done * 10000 / total
-                };
+                let pct = (done.saturating_mul(10000))
+                    .checked_div(total)
+                    .unwrap_or(10000);
                 if pct != last {
                     last = pct;
                     print!("    ({}.{:02}/100%)\r", pct / 100, pct % 100);
