@@ -447,7 +447,10 @@ fn check_exit_codes_match_qemu_img() {
     // A leak: a refcount on a cluster nothing references.
     let leak = dir.path().join("leak.qcow2");
     std::fs::copy(&q, &leak).unwrap();
-    let len = std::fs::metadata(&leak).unwrap().len().next_multiple_of(65536);
+    let len = std::fs::metadata(&leak)
+        .unwrap()
+        .len()
+        .next_multiple_of(65536);
     std::fs::OpenOptions::new()
         .write(true)
         .open(&leak)
