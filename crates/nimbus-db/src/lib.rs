@@ -3,9 +3,10 @@
 //!
 //! Store code is written once for both: it runs on sqlx's `Any` driver with
 //! `$1`-style placeholders (which SQLite accepts too) and only the types both
-//! backends map the same way: `TEXT` (`String`), `BIGINT` (`i64`),
-//! `BOOLEAN` (`bool`) and `NULL` (`Option`). Timestamps are `BIGINT`
-//! microseconds since the epoch. Migrations are plain SQL, one file per
+//! backends map the same way through `Any`: `TEXT` (`String`), `BIGINT`
+//! (`i64`) and `NULL` (`Option`). Flags are `BIGINT` 0/1 (the `Any` driver
+//! cannot decode SQLite's `BOOLEAN`); timestamps are `BIGINT` microseconds
+//! since the epoch. Migrations are plain SQL, one file per
 //! backend, numbered across the workspace:
 //! `migrations/{sqlite,postgres}/NNNN_<service>_<what>.sql`.
 

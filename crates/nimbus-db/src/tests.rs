@@ -15,7 +15,7 @@ async fn roundtrip(db: &Db) {
     .bind("d1")
     .bind("Dom")
     .bind("")
-    .bind(true)
+    .bind(1_i64)
     .bind(now_micros())
     .execute(pool)
     .await
@@ -26,7 +26,7 @@ async fn roundtrip(db: &Db) {
     .bind("d2")
     .bind("Dom")
     .bind("")
-    .bind(false)
+    .bind(0_i64)
     .bind(0_i64)
     .execute(pool)
     .await
@@ -38,7 +38,7 @@ async fn roundtrip(db: &Db) {
     .bind("u1")
     .bind("d1")
     .bind("alice")
-    .bind(false)
+    .bind(0_i64)
     .bind(Option::<String>::None)
     .bind(Some("p".to_string()))
     .bind(42_i64)
@@ -47,12 +47,12 @@ async fn roundtrip(db: &Db) {
     .unwrap();
     let row = sqlx::query("SELECT name, enabled, password_hash, default_project_id, created_at FROM identity_users WHERE id = $1 AND enabled = $2")
         .bind("u1")
-        .bind(false)
+        .bind(0_i64)
         .fetch_one(pool)
         .await
         .unwrap();
     assert_eq!(row.get::<String, _>("name"), "alice");
-    assert!(!row.get::<bool, _>("enabled"));
+    assert_eq!(row.get::<i64, _>("enabled"), 0);
     assert_eq!(row.get::<Option<String>, _>("password_hash"), None);
     assert_eq!(row.get::<Option<String>, _>("default_project_id").as_deref(), Some("p"));
     assert_eq!(row.get::<i64, _>("created_at"), 42);
@@ -63,7 +63,7 @@ async fn roundtrip(db: &Db) {
     .bind("u2")
     .bind("missing")
     .bind("bob")
-    .bind(true)
+    .bind(1_i64)
     .bind(0_i64)
     .execute(pool)
     .await;

@@ -2,6 +2,8 @@
 //! tools (`img`, `inject`, `configdrive`) that the services use in-process.
 
 mod cmd;
+mod config;
+mod serve;
 
 use std::process::ExitCode;
 

@@ -4,7 +4,7 @@ CREATE TABLE identity_domains (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     description TEXT NOT NULL DEFAULT '',
-    enabled BOOLEAN NOT NULL,
+    enabled BIGINT NOT NULL,
     created_at BIGINT NOT NULL
 );
 
@@ -13,7 +13,7 @@ CREATE TABLE identity_projects (
     domain_id TEXT NOT NULL REFERENCES identity_domains(id),
     name TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
-    enabled BOOLEAN NOT NULL,
+    enabled BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
     UNIQUE (domain_id, name)
 );
@@ -22,7 +22,7 @@ CREATE TABLE identity_users (
     id TEXT PRIMARY KEY,
     domain_id TEXT NOT NULL REFERENCES identity_domains(id),
     name TEXT NOT NULL,
-    enabled BOOLEAN NOT NULL,
+    enabled BIGINT NOT NULL,
     password_hash TEXT,
     default_project_id TEXT,
     description TEXT NOT NULL DEFAULT '',

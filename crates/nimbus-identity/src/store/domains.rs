@@ -13,7 +13,7 @@ fn from_row(row: &AnyRow) -> Result<Domain, sqlx::Error> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         description: row.try_get("description")?,
-        enabled: row.try_get("enabled")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
     })
 }
 
@@ -26,7 +26,7 @@ pub async fn domain_create(pool: &Pool, d: &Domain) -> Result<bool, IdentityErro
         .bind(&d.id)
         .bind(&d.name)
         .bind(&d.description)
-        .bind(d.enabled)
+        .bind(i64::from(d.enabled))
         .bind(now_micros())
         .execute(pool)
         .await,
@@ -57,7 +57,7 @@ pub async fn domain_list(pool: &Pool, filter: &ListFilter) -> Result<Vec<Domain>
          WHERE ($1 IS NULL OR name = $1) AND ($2 IS NULL OR enabled = $2)
          ORDER BY name")
     .bind(filter.name.as_deref())
-    .bind(filter.enabled)
+    .bind(filter.enabled.map(i64::from))
     .fetch_all(pool)
     .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
@@ -70,7 +70,7 @@ pub async fn domain_update(pool: &Pool, d: &Domain) -> Result<bool, IdentityErro
             .bind(&d.id)
             .bind(&d.name)
             .bind(&d.description)
-            .bind(d.enabled)
+            .bind(i64::from(d.enabled))
             .execute(pool)
             .await,
     )

@@ -14,7 +14,7 @@ fn from_row(row: &AnyRow) -> Result<Project, sqlx::Error> {
         domain_id: row.try_get("domain_id")?,
         name: row.try_get("name")?,
         description: row.try_get("description")?,
-        enabled: row.try_get("enabled")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
     })
 }
 
@@ -29,7 +29,7 @@ pub async fn project_create(pool: &Pool, p: &Project) -> Result<bool, IdentityEr
         .bind(&p.domain_id)
         .bind(&p.name)
         .bind(&p.description)
-        .bind(p.enabled)
+        .bind(i64::from(p.enabled))
         .bind(now_micros())
         .execute(pool)
         .await,
@@ -67,7 +67,7 @@ pub async fn project_list(pool: &Pool, filter: &ListFilter) -> Result<Vec<Projec
          ORDER BY name, id")
     .bind(filter.name.as_deref())
     .bind(filter.domain_id.as_deref())
-    .bind(filter.enabled)
+    .bind(filter.enabled.map(i64::from))
     .fetch_all(pool)
     .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
@@ -96,7 +96,7 @@ pub async fn project_update(pool: &Pool, p: &Project) -> Result<bool, IdentityEr
         .bind(&p.id)
         .bind(&p.name)
         .bind(&p.description)
-        .bind(p.enabled)
+        .bind(i64::from(p.enabled))
         .execute(pool)
         .await,
     )

@@ -13,7 +13,7 @@ fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         id: row.try_get("id")?,
         domain_id: row.try_get("domain_id")?,
         name: row.try_get("name")?,
-        enabled: row.try_get("enabled")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
         password_hash: row.try_get("password_hash")?,
         default_project_id: row.try_get("default_project_id")?,
         description: row.try_get("description")?,
@@ -32,7 +32,7 @@ pub async fn user_create(pool: &Pool, u: &User) -> Result<bool, IdentityError> {
         .bind(&u.id)
         .bind(&u.domain_id)
         .bind(&u.name)
-        .bind(u.enabled)
+        .bind(i64::from(u.enabled))
         .bind(u.password_hash.as_deref())
         .bind(u.default_project_id.as_deref())
         .bind(&u.description)
@@ -74,7 +74,7 @@ pub async fn user_list(pool: &Pool, filter: &ListFilter) -> Result<Vec<User>, Id
          ORDER BY name, id")
     .bind(filter.name.as_deref())
     .bind(filter.domain_id.as_deref())
-    .bind(filter.enabled)
+    .bind(filter.enabled.map(i64::from))
     .fetch_all(pool)
     .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
@@ -89,7 +89,7 @@ pub async fn user_update(pool: &Pool, u: &User) -> Result<bool, IdentityError> {
         )
         .bind(&u.id)
         .bind(&u.name)
-        .bind(u.enabled)
+        .bind(i64::from(u.enabled))
         .bind(u.password_hash.as_deref())
         .bind(u.default_project_id.as_deref())
         .bind(&u.description)

@@ -2,6 +2,7 @@
 //! One module per area; `support` holds what they share.
 
 mod configdrive;
+mod identity;
 mod img;
 mod inject;
 mod support;

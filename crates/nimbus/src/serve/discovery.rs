@@ -1,0 +1,115 @@
+//! Version-discovery documents of the services whose APIs are not built yet,
+//! exactly as those services answer them (what openstacksdk and
+//! keystoneauth parse). Each service crate takes its document over when it lands.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use nimbus_common::{ApiError, ErrorStyle, Json, RequestContext, render_errors};
+use serde_json::{Value, json};
+
+/// The highest compute microversion served. Only 2.1 until the compute API lands.
+pub const COMPUTE_MAX_VERSION: &str = "2.1";
+/// The highest volume microversion served. Only 3.0 until the volume API lands.
+pub const VOLUME_MAX_VERSION: &str = "3.0";
+
+/// Shared by the discovery handlers: the public base URL.
+#[derive(Clone)]
+pub struct Base(pub String);
+
+/// `/image`: Glance's version list (300 at the root, 200 at `/versions`).
+pub fn image(base: &str) -> Router {
+    Router::new()
+        .route("/", get(|State(b): State<Base>| async move { (StatusCode::MULTIPLE_CHOICES, Json(image_versions(&b.0))) }))
+        .route("/versions", get(|State(b): State<Base>| async move { Json(image_versions(&b.0)) }))
+        .fallback(not_found)
+        .layer(render_errors(ErrorStyle::Glance))
+        .with_state(Base(base.to_string()))
+}
+
+fn image_versions(base: &str) -> Value {
+    json!({"versions": [{
+        "id": "v2.0",
+        "status": "CURRENT",
+        "links": [{"rel": "self", "href": format!("{base}/image/v2/")}],
+    }]})
+}
+
+/// `/compute`: Nova's version list and the v2.1 document.
+pub fn compute(base: &str) -> Router {
+    Router::new()
+        .route("/", get(|State(b): State<Base>| async move { Json(json!({"versions": [compute_v21(&b.0)]})) }))
+        .route("/v2.1", get(|State(b): State<Base>| async move { Json(json!({"version": compute_v21(&b.0)})) }))
+        .fallback(not_found)
+        .layer(render_errors(ErrorStyle::Nova))
+        .with_state(Base(base.to_string()))
+}
+
+fn compute_v21(base: &str) -> Value {
+    json!({
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": COMPUTE_MAX_VERSION,
+        "min_version": "2.1",
+        "updated": "2013-07-23T11:33:21Z",
+        "links": [
+            {"rel": "self", "href": format!("{base}/compute/v2.1/")},
+            {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
+        ],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}],
+    })
+}
+
+/// `/volume`: Cinder's version list (300 at the root, 200 at `/v3/`).
+pub fn volume(base: &str) -> Router {
+    Router::new()
+        .route("/", get(|State(b): State<Base>| async move { (StatusCode::MULTIPLE_CHOICES, Json(volume_versions(&b.0))) }))
+        .route("/v3", get(|State(b): State<Base>| async move { Json(volume_versions(&b.0)) }))
+        .fallback(not_found)
+        .layer(render_errors(ErrorStyle::Cinder))
+        .with_state(Base(base.to_string()))
+}
+
+fn volume_versions(base: &str) -> Value {
+    json!({"versions": [{
+        "id": "v3.0",
+        "status": "CURRENT",
+        "version": VOLUME_MAX_VERSION,
+        "min_version": "3.0",
+        "updated": "2023-08-31T00:00:00Z",
+        "links": [
+            {"href": "https://docs.openstack.org/", "type": "text/html", "rel": "describedby"},
+            {"href": format!("{base}/volume/v3/"), "rel": "self"},
+        ],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}],
+    }]})
+}
+
+/// `/network`: Neutron's version list, and the (authenticated) v2.0
+/// resource list, empty until the network API lands.
+pub fn network(base: &str, auth: nimbus_identity::AuthLayer) -> Router {
+    let authed = Router::new()
+        .route("/v2.0", get(|State(b): State<Base>, _ctx: RequestContext| async move {
+            let _ = b;
+            Json(json!({"resources": []}))
+        }))
+        .route_layer(auth);
+    Router::new()
+        .route("/", get(|State(b): State<Base>| async move {
+            Json(json!({"versions": [{
+                "id": "v2.0",
+                "status": "CURRENT",
+                "links": [{"href": format!("{}/network/v2.0/", b.0), "rel": "self"}],
+            }]}))
+        }))
+        .merge(authed)
+        .fallback(not_found)
+        .layer(render_errors(ErrorStyle::Neutron))
+        .with_state(Base(base.to_string()))
+}
+
+async fn not_found() -> impl IntoResponse {
+    ApiError::not_found("The resource could not be found.")
+}

@@ -1,0 +1,129 @@
+//! What every request goes through: a request id (header, log span,
+//! extension), Prometheus metrics, and trailing-slash normalization.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use nimbus_common::RequestId;
+use nimbus_common::request_id::REQUEST_ID_HEADER;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tracing::Instrument;
+
+/// Labels of the request counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    service: String,
+    route: String,
+    method: String,
+    status: u16,
+}
+
+/// Labels of the latency histogram.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    service: String,
+    route: String,
+    method: String,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// HTTP metrics, shared by every request.
+#[derive(Clone)]
+pub struct Metrics {
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily,
+}
+
+impl Metrics {
+    /// Registers the metrics in `registry`.
+    pub fn register(registry: &mut Registry) -> Metrics {
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency: HistogramFamily =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
+        registry.register(
+            "nimbus_http_requests",
+            "HTTP requests by service, route, method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "nimbus_http_request_duration_seconds",
+            "HTTP request latency by service, route and method",
+            latency.clone(),
+        );
+        Metrics { requests, latency }
+    }
+}
+
+const SERVICES: [&str; 5] = ["identity", "image", "compute", "volume", "network"];
+
+/// Request id, span and metrics for one request. Runs after routing, so the
+/// route label is the route pattern (`/identity/v3/users/{id}`), never a raw
+/// path: label cardinality stays bounded.
+pub async fn observe(metrics: axum::extract::State<Metrics>, mut request: Request, next: Next) -> Response {
+    let request_id = RequestId::generate();
+    request.extensions_mut().insert(request_id.clone());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let service = route
+        .split('/')
+        .nth(1)
+        .filter(|s| SERVICES.contains(s))
+        .unwrap_or("nimbus")
+        .to_string();
+    let method = request.method().as_str().to_string();
+    let span = tracing::info_span!("request", id = %request_id.0, method = %method, path = %request.uri().path());
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(status, ms = elapsed.as_secs_f64() * 1000.0, "handled");
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id.0) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            service: service.clone(),
+            route: route.clone(),
+            method: method.clone(),
+            status,
+        })
+        .inc();
+    metrics
+        .latency
+        .get_or_create(&RouteLabels { service, route, method })
+        .observe(elapsed.as_secs_f64());
+    response
+}
+
+/// `/compute/v2.1/` and `/compute/v2.1` are the same resource, as in the
+/// Python services: strip one trailing slash before routing.
+pub fn trim_trailing_slash(mut request: Request) -> Request {
+    let uri = request.uri();
+    let path = uri.path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let new = match uri.query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(parsed) = new.parse() {
+            *request.uri_mut() = parsed;
+        }
+    }
+    request
+}
