@@ -27,6 +27,7 @@ const INCOMPAT_RECOVER: u32 = 0x4;
 /// An open guest filesystem: nova's `VFS` with `setup` done.
 pub struct Vfs {
     fs: Filesystem,
+    disk: Arc<dyn BlockDevice>,
     /// Where the filesystem lives on the disk, for reports.
     location: String,
 }
@@ -81,8 +82,8 @@ impl Vfs {
             }
             InjectPartition::Inspect => inspect(&disk)?,
         };
-        let fs = mount(disk, start, len, writable)?;
-        Ok(Vfs { fs, location })
+        let fs = mount(disk.clone(), start, len, writable)?;
+        Ok(Vfs { fs, disk, location })
     }
 
     /// Where the filesystem was found ("partition 2", "the whole disk").
@@ -90,10 +91,11 @@ impl Vfs {
         &self.location
     }
 
-    /// nova's `teardown`: flushes every write and releases the filesystem,
-    /// leaving it clean.
+    /// nova's `teardown`: releases the filesystem, leaving it clean, and
+    /// makes every write durable (the only flush of the session).
     pub fn teardown(self) -> Result<()> {
-        self.fs.finish().map_err(|e| Error::ext("teardown", e))
+        self.fs.finish().map_err(|e| Error::ext("teardown", e))?;
+        self.disk.flush().map_err(|e| Error::disk("teardown", e))
     }
 
     /// nova's `make_path`: creates `path` and its missing parents (0755).
@@ -469,6 +471,7 @@ fn inspect(disk: &Arc<dyn BlockDevice>) -> Result<(u64, u64, String)> {
         };
         let vfs = Vfs {
             fs,
+            disk: disk.clone(),
             location: location.clone(),
         };
         let is_root = ["/etc/passwd", "/etc/os-release"]

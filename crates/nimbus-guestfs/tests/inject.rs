@@ -422,7 +422,11 @@ fn unopenable_image_is_an_error_only_when_something_is_mandatory() {
 fn qcow2_overlay_leaves_the_base_byte_identical() {
     let s = Scratch::new();
     let base = s.path("base.raw");
-    make_disk(&base, 64, "label: gpt\nstart=2048, size=8192, type=L\nstart=10240, size=65536, type=L\n");
+    make_disk(
+        &base,
+        64,
+        "label: gpt\nstart=2048, size=8192, type=L\nstart=10240, size=65536, type=L\n",
+    );
     let root = s.path("root.img");
     make_fs(&root, 32, EXT4, &s.tree());
     place(&root, &base, 10240);
@@ -436,11 +440,21 @@ fn qcow2_overlay_leaves_the_base_byte_identical() {
 
     let policy = nimbus_disk::BackingPolicy::allow_dirs([s.dir.path().to_path_buf()]);
     let disk = nimbus_disk::open(&overlay, nimbus_disk::Format::Qcow2, &policy, true).unwrap();
-    let report = inject_data(std::sync::Arc::new(disk), InjectPartition::Inspect, &full_request()).unwrap();
+    let report = inject_data(
+        std::sync::Arc::new(disk),
+        InjectPartition::Inspect,
+        &full_request(),
+    )
+    .unwrap();
     assert_eq!(report.location.as_deref(), Some("partition 2"));
 
-    assert!(std::fs::read(&base).unwrap() == base_before, "the backing file changed");
-    run(std::process::Command::new("qemu-img").args(["check", "-q"]).arg(&overlay));
+    assert!(
+        std::fs::read(&base).unwrap() == base_before,
+        "the backing file changed"
+    );
+    run(std::process::Command::new("qemu-img")
+        .args(["check", "-q"])
+        .arg(&overlay));
     let flat = s.path("flat.raw");
     run(std::process::Command::new("qemu-img")
         .args(["convert", "-O", "raw"])
