@@ -6,6 +6,8 @@ NIMBUS_ROOT=${NIMBUS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 NIMBUS_VENV=${NIMBUS_VENV:-$NIMBUS_ROOT/.venv}
 # The client versions the API work was traced against (shared/design/openstack-cli-calls.md).
 NIMBUS_PY_PACKAGES="python-openstackclient==10.5.0 openstacksdk==4.22.0 keystoneauth1==5.18.1"
+# An S3-compatible server the image store tests start on 127.0.0.1.
+NIMBUS_PY_PACKAGES="$NIMBUS_PY_PACKAGES moto[server]==5.2.5"
 
 # Debian packages: the real tools the tests compare against, the guest's
 # hypervisor, PostgreSQL, iSCSI target.

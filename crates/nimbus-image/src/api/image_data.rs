@@ -1,0 +1,135 @@
+//! `/v2/images/{id}/file`, `/stage`, `/import`.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nimbus_common::{ApiError, Json, RequestContext};
+use serde::Deserialize;
+
+use super::{header_str, media_type};
+use crate::app::ImageService;
+use crate::app::upload::Download;
+
+fn check_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
+    let media = media_type(headers);
+    if media == "application/octet-stream" {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media_type(format!(
+            "Content-Type must be application/octet-stream, not '{media}'."
+        )))
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    match header_str(headers, "content-length") {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request("Invalid Content-Length.")),
+    }
+}
+
+/// `PUT /v2/images/{id}/file`.
+pub async fn upload(
+    State(svc): State<ImageService>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    check_octet_stream(&headers)?;
+    let length = content_length(&headers)?;
+    let store = header_str(&headers, "x-image-meta-store");
+    svc.image_upload(&ctx, &id, store, length, body.into_data_stream())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v2/images/{id}/stage`.
+pub async fn stage(
+    State(svc): State<ImageService>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    check_octet_stream(&headers)?;
+    let length = content_length(&headers)?;
+    svc.image_stage(&ctx, &id, length, body.into_data_stream()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The import method (`{"method": {"name": "glance-direct"}}`).
+#[derive(Debug, Deserialize)]
+pub struct ImportMethod {
+    name: String,
+}
+
+/// `POST /v2/images/{id}/import` body.
+#[derive(Debug, Deserialize)]
+pub struct ImportRequest {
+    method: ImportMethod,
+    #[serde(default)]
+    stores: Option<Vec<String>>,
+    #[serde(default)]
+    all_stores: Option<bool>,
+}
+
+/// `POST /v2/images/{id}/import`.
+pub async fn import(
+    State(svc): State<ImageService>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<ImportRequest>,
+) -> Result<StatusCode, ApiError> {
+    if body.all_stores == Some(true) || body.stores.as_ref().is_some_and(|s| s.len() > 1) {
+        return Err(ApiError::bad_request("Importing into several stores at once is not supported."));
+    }
+    let store = body
+        .stores
+        .as_ref()
+        .and_then(|s| s.first().cloned())
+        .or_else(|| header_str(&headers, "x-image-meta-store").map(str::to_string));
+    svc.image_import(&ctx, &id, &body.method.name, store.as_deref()).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `GET /v2/images/{id}/file`.
+pub async fn download(
+    State(svc): State<ImageService>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let range = header_str(&headers, "range");
+    let octet = HeaderValue::from_static("application/octet-stream");
+    Ok(match svc.image_download(&ctx, &id, range).await? {
+        Download::NoData => StatusCode::NO_CONTENT.into_response(),
+        Download::Full { stream, size, md5 } => {
+            let mut response = Body::from_stream(stream).into_response();
+            let h = response.headers_mut();
+            h.insert(header::CONTENT_TYPE, octet);
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+            if let Some(md5) = md5.and_then(|m| HeaderValue::from_str(&m).ok()) {
+                h.insert("content-md5", md5);
+            }
+            response
+        }
+        Download::Partial { stream, range, total } => {
+            let mut response = (StatusCode::PARTIAL_CONTENT, Body::from_stream(stream)).into_response();
+            let h = response.headers_mut();
+            h.insert(header::CONTENT_TYPE, octet);
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(range.end - range.start));
+            let content_range = format!("bytes {}-{}/{total}", range.start, range.end - 1);
+            if let Ok(v) = HeaderValue::from_str(&content_range) {
+                h.insert(header::CONTENT_RANGE, v);
+            }
+            response
+        }
+    })
+}

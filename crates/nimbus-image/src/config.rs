@@ -1,0 +1,98 @@
+//! Image service settings, named as in glance-api.conf where it has one.
+
+use std::path::PathBuf;
+
+/// Settings of the image service.
+#[derive(Debug, Clone)]
+pub struct ImageConfig {
+    /// `filesystem_store_datadir`: where the file store keeps data.
+    pub filesystem_store_datadir: PathBuf,
+    /// `node_staging_uri`: where uploads are hashed and inspected before a
+    /// store gets them, and where `stage` keeps data until `import`.
+    pub staging_dir: PathBuf,
+    /// `image_size_cap`: largest image in bytes (Glance's default is 1 TiB).
+    pub image_size_cap: u64,
+    /// `user_storage_quota`: bytes of image data one project may own; 0 is
+    /// unlimited.
+    pub user_storage_quota: u64,
+    /// `default_backend`: the store new data goes to (`file` or `s3`).
+    pub default_backend: String,
+    /// The S3-compatible store, if configured.
+    pub s3: Option<crate::backend::s3::S3Config>,
+    /// `limit_param_default`: page size when the client gives none.
+    pub limit_param_default: usize,
+    /// `api_limit_max`: largest page.
+    pub api_limit_max: usize,
+}
+
+impl ImageConfig {
+    /// Defaults under `data_dir` (`<data_dir>/images`, `<data_dir>/images-staging`).
+    pub fn under(data_dir: &std::path::Path) -> ImageConfig {
+        ImageConfig {
+            filesystem_store_datadir: data_dir.join("images"),
+            staging_dir: data_dir.join("images-staging"),
+            image_size_cap: 1 << 40,
+            user_storage_quota: 0,
+            default_backend: "file".into(),
+            s3: None,
+            limit_param_default: 25,
+            api_limit_max: 1000,
+        }
+    }
+}
+
+/// The `[glance_store]` section of the config file (glance-api.conf's
+/// names). `image_size_cap` and `user_storage_quota` live in glance's
+/// `[DEFAULT]`; here they sit in this section so the image service owns
+/// all of its settings.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlanceStoreSection {
+    /// `file` (default) or `s3`.
+    pub default_store: Option<String>,
+    /// Where the file store keeps data [default: `<state_path>/images`].
+    pub filesystem_store_datadir: Option<PathBuf>,
+    /// S3 endpoint URL (`http://127.0.0.1:9000`); setting it enables the S3 store.
+    pub s3_store_host: Option<String>,
+    /// S3 access key id.
+    pub s3_store_access_key: Option<String>,
+    /// S3 secret access key.
+    pub s3_store_secret_key: Option<String>,
+    /// S3 bucket (must exist).
+    pub s3_store_bucket: Option<String>,
+    /// S3 region [default: us-east-1].
+    pub s3_store_region: Option<String>,
+    /// Largest image in bytes [default: 1 TiB].
+    pub image_size_cap: Option<u64>,
+    /// Bytes of image data per project; 0 is unlimited [default: 0].
+    pub user_storage_quota: Option<u64>,
+}
+
+impl GlanceStoreSection {
+    /// The image service's settings for data dir `data_dir`.
+    pub fn resolve(&self, data_dir: &std::path::Path) -> ImageConfig {
+        let mut config = ImageConfig::under(data_dir);
+        if let Some(dir) = &self.filesystem_store_datadir {
+            config.filesystem_store_datadir = dir.clone();
+        }
+        if let Some(store) = &self.default_store {
+            config.default_backend = store.clone();
+        }
+        if let Some(cap) = self.image_size_cap {
+            config.image_size_cap = cap;
+        }
+        if let Some(quota) = self.user_storage_quota {
+            config.user_storage_quota = quota;
+        }
+        if let Some(host) = &self.s3_store_host {
+            config.s3 = Some(crate::backend::s3::S3Config {
+                endpoint: Some(host.clone()),
+                bucket: self.s3_store_bucket.clone().unwrap_or_else(|| "glance".into()),
+                region: self.s3_store_region.clone().unwrap_or_else(|| "us-east-1".into()),
+                access_key_id: self.s3_store_access_key.clone().unwrap_or_default(),
+                secret_access_key: self.s3_store_secret_key.clone().unwrap_or_default(),
+            });
+        }
+        config
+    }
+}
