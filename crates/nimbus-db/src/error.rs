@@ -35,7 +35,10 @@ impl DbError {
     }
 
     /// Attaches the underlying cause.
-    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> DbError {
+    pub fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> DbError {
         self.source = Some(Box::new(source));
         self
     }

@@ -75,16 +75,25 @@ impl Db {
             // instead of failing at once; foreign keys are enforced.
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 10000")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             });
         }
-        let options_url = sqlx::any::AnyConnectOptions::from_str(url)
-            .map_err(|e| DbError::new(DbErrorKind::Config, "invalid database URL").with_source(e))?;
+        let options_url = sqlx::any::AnyConnectOptions::from_str(url).map_err(|e| {
+            DbError::new(DbErrorKind::Config, "invalid database URL").with_source(e)
+        })?;
         let pool = options.connect_with(options_url).await.map_err(|e| {
             DbError::new(DbErrorKind::Connect, "cannot connect to the database").with_source(e)
         })?;
@@ -97,10 +106,9 @@ impl Db {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator
-            .run(&self.pool)
-            .await
-            .map_err(|e| DbError::new(DbErrorKind::Migrate, "database migration failed").with_source(e))
+        migrator.run(&self.pool).await.map_err(|e| {
+            DbError::new(DbErrorKind::Migrate, "database migration failed").with_source(e)
+        })
     }
 
     /// The pool, for store code.

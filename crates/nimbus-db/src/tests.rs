@@ -54,7 +54,11 @@ async fn roundtrip(db: &Db) {
     assert_eq!(row.get::<String, _>("name"), "alice");
     assert_eq!(row.get::<i64, _>("enabled"), 0);
     assert_eq!(row.get::<Option<String>, _>("password_hash"), None);
-    assert_eq!(row.get::<Option<String>, _>("default_project_id").as_deref(), Some("p"));
+    assert_eq!(
+        row.get::<Option<String>, _>("default_project_id")
+            .as_deref(),
+        Some("p")
+    );
     assert_eq!(row.get::<i64, _>("created_at"), 42);
     // Foreign keys are enforced on both.
     let orphan = sqlx::query(
@@ -86,7 +90,9 @@ async fn roundtrip(db: &Db) {
 #[tokio::test]
 async fn sqlite_single_source_roundtrip() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite(&dir.path().join("nimbus.sqlite"), 2).await.unwrap();
+    let db = Db::open_sqlite(&dir.path().join("nimbus.sqlite"), 2)
+        .await
+        .unwrap();
     assert_eq!(db.backend(), Backend::Sqlite);
     roundtrip(&db).await;
     let mode: String = sqlx::query("PRAGMA journal_mode")

@@ -41,7 +41,8 @@ impl KeyRepository {
         let mut keys = Vec::with_capacity(indexes.len());
         for index in indexes {
             let path = self.dir.join(index.to_string());
-            let text = fs::read_to_string(&path).map_err(|e| io_error("read fernet key", &path, e))?;
+            let text =
+                fs::read_to_string(&path).map_err(|e| io_error("read fernet key", &path, e))?;
             let key = text.trim().to_string();
             if fernet::Fernet::new(&key).is_none() {
                 return Err(IdentityError::new(
@@ -67,7 +68,9 @@ impl KeyRepository {
         let modified = fs::metadata(&path)
             .and_then(|m| m.modified())
             .map_err(|e| io_error("stat fernet key", &path, e))?;
-        Ok(SystemTime::now().duration_since(modified).unwrap_or_default())
+        Ok(SystemTime::now()
+            .duration_since(modified)
+            .unwrap_or_default())
     }
 
     /// Keystone's rotation: the staged key becomes the new primary, a new
@@ -101,7 +104,11 @@ impl KeyRepository {
         let mut indexes = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| io_error("list keys", &self.dir, e))?;
-            if let Some(index) = entry.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) {
+            if let Some(index) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u64>().ok())
+            {
                 indexes.push(index);
             }
         }
@@ -118,7 +125,9 @@ impl KeyRepository {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = options.open(&tmp).map_err(|e| io_error("write key", &tmp, e))?;
+        let mut file = options
+            .open(&tmp)
+            .map_err(|e| io_error("write key", &tmp, e))?;
         file.write_all(fernet::Fernet::generate_key().as_bytes())
             .and_then(|_| file.sync_all())
             .map_err(|e| io_error("write key", &tmp, e))?;
@@ -135,7 +144,9 @@ fn create_private_dir(dir: &Path) -> Result<(), IdentityError> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir).map_err(|e| io_error("create key repository", dir, e))
+    builder
+        .create(dir)
+        .map_err(|e| io_error("create key repository", dir, e))
 }
 
 fn io_error(what: &str, path: &Path, err: std::io::Error) -> IdentityError {
@@ -157,7 +168,10 @@ mod tests {
         let second = repo.load().unwrap();
         assert_eq!(second.len(), 3);
         assert_eq!(second[0], staged.trim(), "the staged key became primary");
-        assert!(second.contains(&first[0]), "the old primary still validates");
+        assert!(
+            second.contains(&first[0]),
+            "the old primary still validates"
+        );
         repo.rotate().unwrap();
         repo.rotate().unwrap();
         assert_eq!(repo.load().unwrap().len(), 3);

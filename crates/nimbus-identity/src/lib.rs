@@ -34,7 +34,10 @@ impl Identity {
 
     /// The layer that authenticates a service's routes.
     pub fn auth_layer(&self) -> AuthLayer {
-        AuthLayer::new(self.codec().clone(), &format!("{}/identity", self.public_url()))
+        AuthLayer::new(
+            self.codec().clone(),
+            &format!("{}/identity", self.public_url()),
+        )
     }
 }
 

@@ -1,7 +1,7 @@
 //! Password hashing (argon2id, PHC strings in the database).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use crate::error::{IdentityError, IdentityErrorKind};
 
@@ -18,7 +18,12 @@ pub fn hash(password: &str) -> Result<String, IdentityError> {
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| IdentityError::new(IdentityErrorKind::Crypto, format!("hashing a password: {e}")))
+        .map_err(|e| {
+            IdentityError::new(
+                IdentityErrorKind::Crypto,
+                format!("hashing a password: {e}"),
+            )
+        })
 }
 
 /// Whether `password` matches `stored`. With no stored hash (unknown user, or

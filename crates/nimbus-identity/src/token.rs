@@ -275,7 +275,10 @@ mod tests {
         let tampered = String::from_utf8(tampered).unwrap();
         assert_eq!(codec.validate(&tampered), Err(TokenRejection::Invalid));
         assert_eq!(codec.validate(""), Err(TokenRejection::Invalid));
-        assert_eq!(codec.validate(&"x".repeat(20_000)), Err(TokenRejection::Invalid));
+        assert_eq!(
+            codec.validate(&"x".repeat(20_000)),
+            Err(TokenRejection::Invalid)
+        );
         assert_eq!(codec.validate("gAAAA\u{e9}"), Err(TokenRejection::Invalid));
         let expired = codec.issue(&payload(5));
         assert_eq!(codec.validate(&expired), Err(TokenRejection::Expired));
@@ -295,7 +298,11 @@ mod tests {
     fn tokens_survive_rotation_to_a_new_primary() {
         let old_primary = Fernet::generate_key();
         let staged = Fernet::generate_key();
-        let codec = TokenCodec::new(&[old_primary.clone(), staged.clone()], RevocationList::default()).unwrap();
+        let codec = TokenCodec::new(
+            &[old_primary.clone(), staged.clone()],
+            RevocationList::default(),
+        )
+        .unwrap();
         let token = codec.issue(&payload(i64::MAX));
         assert!(codec.set_keys(&[staged, old_primary, Fernet::generate_key()]));
         assert!(codec.validate(&token).is_ok());

@@ -28,7 +28,11 @@ pub async fn issue(
     Ok(response)
 }
 
-fn caller(identity: &Identity, headers: &HeaderMap, request_id: &RequestId) -> Result<RequestContext, ApiError> {
+fn caller(
+    identity: &Identity,
+    headers: &HeaderMap,
+    request_id: &RequestId,
+) -> Result<RequestContext, ApiError> {
     let payload = identity.auth_layer().check(headers)?;
     Ok(payload.context(&request_id.0))
 }

@@ -45,7 +45,9 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let d = identity.domain_get(&ctx, &id).await?;
-    Ok(Json(json!({"domain": domain_json(identity.public_url(), &d)})))
+    Ok(Json(
+        json!({"domain": domain_json(identity.public_url(), &d)}),
+    ))
 }
 
 pub async fn create(
@@ -58,9 +60,17 @@ pub async fn create(
         .name
         .ok_or_else(|| ApiError::bad_request("Invalid input for field 'name': required."))?;
     let d = identity
-        .domain_create(&ctx, name, f.description.unwrap_or_default(), f.enabled.unwrap_or(true))
+        .domain_create(
+            &ctx,
+            name,
+            f.description.unwrap_or_default(),
+            f.enabled.unwrap_or(true),
+        )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"domain": domain_json(identity.public_url(), &d)}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"domain": domain_json(identity.public_url(), &d)})),
+    ))
 }
 
 pub async fn update(
@@ -70,8 +80,12 @@ pub async fn update(
     Json(body): Json<DomainBody>,
 ) -> Result<Json<Value>, ApiError> {
     let f = body.domain;
-    let d = identity.domain_update(&ctx, &id, f.name, f.description, f.enabled).await?;
-    Ok(Json(json!({"domain": domain_json(identity.public_url(), &d)})))
+    let d = identity
+        .domain_update(&ctx, &id, f.name, f.description, f.enabled)
+        .await?;
+    Ok(Json(
+        json!({"domain": domain_json(identity.public_url(), &d)}),
+    ))
 }
 
 pub async fn delete(

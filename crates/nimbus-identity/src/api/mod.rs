@@ -25,12 +25,16 @@ pub fn router(identity: Identity) -> Router {
         .route("/v3/domains", get(domains::list).post(domains::create))
         .route(
             "/v3/domains/{id}",
-            get(domains::show).patch(domains::update).delete(domains::delete),
+            get(domains::show)
+                .patch(domains::update)
+                .delete(domains::delete),
         )
         .route("/v3/projects", get(projects::list).post(projects::create))
         .route(
             "/v3/projects/{id}",
-            get(projects::show).patch(projects::update).delete(projects::delete),
+            get(projects::show)
+                .patch(projects::update)
+                .delete(projects::delete),
         )
         .route("/v3/users", get(users::list).post(users::create))
         .route(

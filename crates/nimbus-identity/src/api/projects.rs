@@ -36,13 +36,17 @@ struct ProjectFields {
 impl ProjectFields {
     fn change(self) -> Result<ProjectChange, ApiError> {
         if self.is_domain == Some(true) {
-            return Err(ApiError::bad_request("Projects acting as domains are not supported."));
+            return Err(ApiError::bad_request(
+                "Projects acting as domains are not supported.",
+            ));
         }
         if let Some(parent) = &self.parent_id
             && self.domain_id.as_ref() != Some(parent)
             && parent != "default"
         {
-            return Err(ApiError::bad_request("Only top-level projects are supported: parent_id must be the domain."));
+            return Err(ApiError::bad_request(
+                "Only top-level projects are supported: parent_id must be the domain.",
+            ));
         }
         Ok(ProjectChange {
             name: self.name,
@@ -72,7 +76,9 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let p = identity.project_get(&ctx, &id).await?;
-    Ok(Json(json!({"project": project_json(identity.public_url(), &p)})))
+    Ok(Json(
+        json!({"project": project_json(identity.public_url(), &p)}),
+    ))
 }
 
 pub async fn create(
@@ -80,8 +86,13 @@ pub async fn create(
     ctx: RequestContext,
     Json(body): Json<ProjectBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let p = identity.project_create(&ctx, body.project.change()?).await?;
-    Ok((StatusCode::CREATED, Json(json!({"project": project_json(identity.public_url(), &p)}))))
+    let p = identity
+        .project_create(&ctx, body.project.change()?)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"project": project_json(identity.public_url(), &p)})),
+    ))
 }
 
 pub async fn update(
@@ -90,8 +101,12 @@ pub async fn update(
     Path(id): Path<String>,
     Json(body): Json<ProjectBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let p = identity.project_update(&ctx, &id, body.project.change()?).await?;
-    Ok(Json(json!({"project": project_json(identity.public_url(), &p)})))
+    let p = identity
+        .project_update(&ctx, &id, body.project.change()?)
+        .await?;
+    Ok(Json(
+        json!({"project": project_json(identity.public_url(), &p)}),
+    ))
 }
 
 pub async fn delete(

@@ -20,7 +20,8 @@ pub async fn project_grant(
     ctx: RequestContext,
     Path((target, user, role)): Grant,
 ) -> Result<StatusCode, ApiError> {
-    id.role_grant(&ctx, TargetType::Project, &target, &user, &role).await?;
+    id.role_grant(&ctx, TargetType::Project, &target, &user, &role)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -29,7 +30,8 @@ pub async fn project_check(
     ctx: RequestContext,
     Path((target, user, role)): Grant,
 ) -> Result<StatusCode, ApiError> {
-    id.role_check(&ctx, TargetType::Project, &target, &user, &role).await?;
+    id.role_check(&ctx, TargetType::Project, &target, &user, &role)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -38,7 +40,8 @@ pub async fn project_revoke(
     ctx: RequestContext,
     Path((target, user, role)): Grant,
 ) -> Result<StatusCode, ApiError> {
-    id.role_revoke(&ctx, TargetType::Project, &target, &user, &role).await?;
+    id.role_revoke(&ctx, TargetType::Project, &target, &user, &role)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -47,7 +50,9 @@ pub async fn project_roles(
     ctx: RequestContext,
     Path((target, user)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let roles = id.roles_on_target(&ctx, TargetType::Project, &target, &user).await?;
+    let roles = id
+        .roles_on_target(&ctx, TargetType::Project, &target, &user)
+        .await?;
     let base = id.public_url();
     Ok(Json(json!({
         "roles": roles.iter().map(|r| role_json(base, r)).collect::<Vec<_>>(),
@@ -60,7 +65,8 @@ pub async fn domain_grant(
     ctx: RequestContext,
     Path((target, user, role)): Grant,
 ) -> Result<StatusCode, ApiError> {
-    id.role_grant(&ctx, TargetType::Domain, &target, &user, &role).await?;
+    id.role_grant(&ctx, TargetType::Domain, &target, &user, &role)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -69,7 +75,8 @@ pub async fn domain_check(
     ctx: RequestContext,
     Path((target, user, role)): Grant,
 ) -> Result<StatusCode, ApiError> {
-    id.role_check(&ctx, TargetType::Domain, &target, &user, &role).await?;
+    id.role_check(&ctx, TargetType::Domain, &target, &user, &role)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -78,7 +85,8 @@ pub async fn domain_revoke(
     ctx: RequestContext,
     Path((target, user, role)): Grant,
 ) -> Result<StatusCode, ApiError> {
-    id.role_revoke(&ctx, TargetType::Domain, &target, &user, &role).await?;
+    id.role_revoke(&ctx, TargetType::Domain, &target, &user, &role)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -87,7 +95,9 @@ pub async fn domain_roles(
     ctx: RequestContext,
     Path((target, user)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let roles = id.roles_on_target(&ctx, TargetType::Domain, &target, &user).await?;
+    let roles = id
+        .roles_on_target(&ctx, TargetType::Domain, &target, &user)
+        .await?;
     let base = id.public_url();
     Ok(Json(json!({
         "roles": roles.iter().map(|r| role_json(base, r)).collect::<Vec<_>>(),
@@ -149,7 +159,10 @@ fn assignment_json(base: &str, a: &AssignmentView, names: bool) -> Value {
             }
             (json!({"project": project}), format!("projects/{}", p.id))
         }
-        TargetView::Domain(d) => (json!({"domain": named(&d.id, &d.name, names)}), format!("domains/{}", d.id)),
+        TargetView::Domain(d) => (
+            json!({"domain": named(&d.id, &d.name, names)}),
+            format!("domains/{}", d.id),
+        ),
     };
     let granted = a.prior_role_id.as_deref().unwrap_or(&a.role.id);
     let mut links = json!({

@@ -35,7 +35,9 @@ pub async fn list(
     let roles = if query.get("domain_id").is_some_and(|d| !d.is_empty()) {
         Vec::new()
     } else {
-        identity.role_list(&ctx, query.get("name").map(String::as_str)).await?
+        identity
+            .role_list(&ctx, query.get("name").map(String::as_str))
+            .await?
     };
     let base = identity.public_url();
     Ok(Json(json!({
@@ -60,13 +62,20 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let f = body.role;
     if f.domain_id.is_some() {
-        return Err(ApiError::bad_request("Domain-specific roles are not supported."));
+        return Err(ApiError::bad_request(
+            "Domain-specific roles are not supported.",
+        ));
     }
     let name = f
         .name
         .ok_or_else(|| ApiError::bad_request("Invalid input for field 'name': required."))?;
-    let r = identity.role_create(&ctx, name, f.description.unwrap_or_default()).await?;
-    Ok((StatusCode::CREATED, Json(json!({"role": role_json(identity.public_url(), &r)}))))
+    let r = identity
+        .role_create(&ctx, name, f.description.unwrap_or_default())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"role": role_json(identity.public_url(), &r)})),
+    ))
 }
 
 pub async fn update(
@@ -75,7 +84,9 @@ pub async fn update(
     Path(id): Path<String>,
     Json(body): Json<RoleBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let r = identity.role_update(&ctx, &id, body.role.name, body.role.description).await?;
+    let r = identity
+        .role_update(&ctx, &id, body.role.name, body.role.description)
+        .await?;
     Ok(Json(json!({"role": role_json(identity.public_url(), &r)})))
 }
 

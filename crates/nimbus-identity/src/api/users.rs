@@ -88,7 +88,10 @@ pub async fn create(
     Json(body): Json<UserBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let u = identity.user_create(&ctx, body.user.into()).await?;
-    Ok((StatusCode::CREATED, Json(json!({"user": user_json(identity.public_url(), &u)}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"user": user_json(identity.public_url(), &u)})),
+    ))
 }
 
 pub async fn update(

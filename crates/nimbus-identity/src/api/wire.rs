@@ -70,7 +70,9 @@ pub fn parse_bool(field: &str, text: &str) -> Result<bool, ApiError> {
     match text.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ApiError::bad_request(format!("Invalid value for '{field}': {text}."))),
+        _ => Err(ApiError::bad_request(format!(
+            "Invalid value for '{field}': {text}."
+        ))),
     }
 }
 
@@ -79,7 +81,10 @@ pub fn list_filter(query: &HashMap<String, String>) -> Result<ListFilter, ApiErr
     Ok(ListFilter {
         name: query.get("name").cloned(),
         domain_id: query.get("domain_id").cloned(),
-        enabled: query.get("enabled").map(|e| parse_bool("enabled", e)).transpose()?,
+        enabled: query
+            .get("enabled")
+            .map(|e| parse_bool("enabled", e))
+            .transpose()?,
     })
 }
 

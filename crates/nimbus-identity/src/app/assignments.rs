@@ -61,20 +61,32 @@ impl Identity {
     ) -> Result<Assignment, ApiError> {
         match target_type {
             TargetType::Project => {
-                if store::projects::project_get(self.pool(), target_id).await?.is_none() {
+                if store::projects::project_get(self.pool(), target_id)
+                    .await?
+                    .is_none()
+                {
                     return Err(not_found("project", target_id));
                 }
             }
             TargetType::Domain => {
-                if store::domains::domain_get(self.pool(), target_id).await?.is_none() {
+                if store::domains::domain_get(self.pool(), target_id)
+                    .await?
+                    .is_none()
+                {
                     return Err(not_found("domain", target_id));
                 }
             }
         }
-        if store::users::user_get(self.pool(), user_id).await?.is_none() {
+        if store::users::user_get(self.pool(), user_id)
+            .await?
+            .is_none()
+        {
             return Err(not_found("user", user_id));
         }
-        if store::roles::role_get(self.pool(), role_id).await?.is_none() {
+        if store::roles::role_get(self.pool(), role_id)
+            .await?
+            .is_none()
+        {
             return Err(not_found("role", role_id));
         }
         Ok(Assignment {
@@ -95,7 +107,9 @@ impl Identity {
         role_id: &str,
     ) -> Result<(), ApiError> {
         require_admin(ctx, "create_grant")?;
-        let a = self.grant_parts(target_type, target_id, user_id, role_id).await?;
+        let a = self
+            .grant_parts(target_type, target_id, user_id, role_id)
+            .await?;
         store::assignments::assignment_create(self.pool(), &a).await?;
         Ok(())
     }
@@ -110,7 +124,9 @@ impl Identity {
         role_id: &str,
     ) -> Result<(), ApiError> {
         require_admin(ctx, "check_grant")?;
-        let a = self.grant_parts(target_type, target_id, user_id, role_id).await?;
+        let a = self
+            .grant_parts(target_type, target_id, user_id, role_id)
+            .await?;
         let found = store::assignments::assignment_list(
             self.pool(),
             &AssignmentFilter {
@@ -139,7 +155,9 @@ impl Identity {
         role_id: &str,
     ) -> Result<(), ApiError> {
         require_admin(ctx, "revoke_grant")?;
-        let a = self.grant_parts(target_type, target_id, user_id, role_id).await?;
+        let a = self
+            .grant_parts(target_type, target_id, user_id, role_id)
+            .await?;
         if !store::assignments::assignment_delete(self.pool(), &a).await? {
             return Err(ApiError::not_found(format!(
                 "Could not find role assignment with role: {role_id}, user or group: {user_id}, project, domain, or system: {target_id}."
@@ -291,7 +309,11 @@ impl Lookup {
         }
         Ok(self.users.get(user_id).cloned().flatten())
     }
-    async fn project(&mut self, id: &Identity, project_id: &str) -> Result<Option<Project>, ApiError> {
+    async fn project(
+        &mut self,
+        id: &Identity,
+        project_id: &str,
+    ) -> Result<Option<Project>, ApiError> {
         if !self.projects.contains_key(project_id) {
             let p = store::projects::project_get(id.pool(), project_id).await?;
             self.projects.insert(project_id.to_string(), p);

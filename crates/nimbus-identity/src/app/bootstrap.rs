@@ -28,7 +28,10 @@ impl Identity {
     /// password is used only when the admin user is created.
     pub async fn bootstrap(&self, admin_password: &str) -> Result<BootstrapOutcome, IdentityError> {
         let pool = self.pool();
-        if store::domains::domain_get(pool, DEFAULT_DOMAIN_ID).await?.is_none() {
+        if store::domains::domain_get(pool, DEFAULT_DOMAIN_ID)
+            .await?
+            .is_none()
+        {
             store::domains::domain_create(
                 pool,
                 &Domain {
@@ -60,20 +63,21 @@ impl Identity {
         store::roles::implied_role_create(pool, &role_ids[0], &role_ids[1]).await?;
         store::roles::implied_role_create(pool, &role_ids[1], &role_ids[2]).await?;
 
-        let project = match store::projects::project_get_by_name(pool, DEFAULT_DOMAIN_ID, "admin").await? {
-            Some(p) => p,
-            None => {
-                let p = Project {
-                    id: new_hex_id(),
-                    domain_id: DEFAULT_DOMAIN_ID.into(),
-                    name: "admin".into(),
-                    description: "Bootstrap project for initializing the cloud.".into(),
-                    enabled: true,
-                };
-                store::projects::project_create(pool, &p).await?;
-                p
-            }
-        };
+        let project =
+            match store::projects::project_get_by_name(pool, DEFAULT_DOMAIN_ID, "admin").await? {
+                Some(p) => p,
+                None => {
+                    let p = Project {
+                        id: new_hex_id(),
+                        domain_id: DEFAULT_DOMAIN_ID.into(),
+                        name: "admin".into(),
+                        description: "Bootstrap project for initializing the cloud.".into(),
+                        enabled: true,
+                    };
+                    store::projects::project_create(pool, &p).await?;
+                    p
+                }
+            };
         let mut created_admin = false;
         let user = match store::users::user_get_by_name(pool, DEFAULT_DOMAIN_ID, "admin").await? {
             Some(u) => u,

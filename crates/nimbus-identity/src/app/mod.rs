@@ -61,9 +61,13 @@ impl Identity {
         let keys = KeyRepository::open(&config.key_repository, config.max_active_keys)?;
         let pool = db.pool().clone();
         let events = store::revocations::revocation_list_live(&pool, now_micros()).await?;
-        let codec = TokenCodec::new(&keys.load()?, RevocationList::new(events)).ok_or_else(|| {
-            IdentityError::new(crate::error::IdentityErrorKind::Config, "no usable fernet key")
-        })?;
+        let codec =
+            TokenCodec::new(&keys.load()?, RevocationList::new(events)).ok_or_else(|| {
+                IdentityError::new(
+                    crate::error::IdentityErrorKind::Config,
+                    "no usable fernet key",
+                )
+            })?;
         let expiration_secs = config.expiration_secs.clamp(1, 60 * 60 * 24 * 365);
         Ok(Identity {
             inner: Arc::new(Inner {

@@ -88,7 +88,11 @@ impl Identity {
     // ---- domains ----
 
     /// `GET /v3/domains`: admins.
-    pub async fn domain_list(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<Domain>, ApiError> {
+    pub async fn domain_list(
+        &self,
+        ctx: &RequestContext,
+        filter: &ListFilter,
+    ) -> Result<Vec<Domain>, ApiError> {
         require_admin(ctx, "list_domains")?;
         Ok(store::domains::domain_list(self.pool(), filter).await?)
     }
@@ -177,7 +181,9 @@ impl Identity {
             ));
         }
         if store::domains::domain_has_children(self.pool(), id).await? {
-            return Err(ApiError::conflict("The domain still owns projects or users."));
+            return Err(ApiError::conflict(
+                "The domain still owns projects or users.",
+            ));
         }
         store::domains::domain_delete(self.pool(), id).await?;
         Ok(())
@@ -186,7 +192,11 @@ impl Identity {
     // ---- projects ----
 
     /// `GET /v3/projects`: admins.
-    pub async fn project_list(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<Project>, ApiError> {
+    pub async fn project_list(
+        &self,
+        ctx: &RequestContext,
+        filter: &ListFilter,
+    ) -> Result<Vec<Project>, ApiError> {
         require_admin(ctx, "list_projects")?;
         Ok(store::projects::project_list(self.pool(), filter).await?)
     }
@@ -201,7 +211,11 @@ impl Identity {
     }
 
     /// `POST /v3/projects`.
-    pub async fn project_create(&self, ctx: &RequestContext, change: ProjectChange) -> Result<Project, ApiError> {
+    pub async fn project_create(
+        &self,
+        ctx: &RequestContext,
+        change: ProjectChange,
+    ) -> Result<Project, ApiError> {
         require_admin(ctx, "create_project")?;
         let name = change
             .name
@@ -211,8 +225,13 @@ impl Identity {
             .domain_id
             .or_else(|| ctx.project_domain_id.clone())
             .unwrap_or_else(|| ctx.user_domain_id.clone());
-        if store::domains::domain_get(self.pool(), &domain_id).await?.is_none() {
-            return Err(ApiError::bad_request(format!("Could not find domain: {domain_id}.")));
+        if store::domains::domain_get(self.pool(), &domain_id)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::bad_request(format!(
+                "Could not find domain: {domain_id}."
+            )));
         }
         let project = Project {
             id: new_hex_id(),
@@ -241,8 +260,14 @@ impl Identity {
         let mut project = store::projects::project_get(self.pool(), id)
             .await?
             .ok_or_else(|| not_found("project", id))?;
-        if change.domain_id.as_ref().is_some_and(|d| *d != project.domain_id) {
-            return Err(ApiError::bad_request("A project cannot move to another domain."));
+        if change
+            .domain_id
+            .as_ref()
+            .is_some_and(|d| *d != project.domain_id)
+        {
+            return Err(ApiError::bad_request(
+                "A project cannot move to another domain.",
+            ));
         }
         if let Some(name) = change.name {
             validate_name("name", &name, 64)?;
@@ -269,7 +294,10 @@ impl Identity {
     /// `DELETE /v3/projects/{id}`: its tokens are revoked.
     pub async fn project_delete(&self, ctx: &RequestContext, id: &str) -> Result<(), ApiError> {
         require_admin(ctx, "delete_project")?;
-        if store::projects::project_get(self.pool(), id).await?.is_none() {
+        if store::projects::project_get(self.pool(), id)
+            .await?
+            .is_none()
+        {
             return Err(not_found("project", id));
         }
         store::projects::project_delete(self.pool(), id).await?;
@@ -279,7 +307,11 @@ impl Identity {
     }
 
     /// `GET /v3/users/{id}/projects` and `/v3/auth/projects`: the caller's own, or any user's for admins.
-    pub async fn user_projects(&self, ctx: &RequestContext, user_id: &str) -> Result<Vec<Project>, ApiError> {
+    pub async fn user_projects(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+    ) -> Result<Vec<Project>, ApiError> {
         if !ctx.is_admin() && ctx.user_id != user_id {
             return Err(not_found("user", user_id));
         }
@@ -289,7 +321,11 @@ impl Identity {
     // ---- users ----
 
     /// `GET /v3/users`: admins.
-    pub async fn user_list(&self, ctx: &RequestContext, filter: &ListFilter) -> Result<Vec<User>, ApiError> {
+    pub async fn user_list(
+        &self,
+        ctx: &RequestContext,
+        filter: &ListFilter,
+    ) -> Result<Vec<User>, ApiError> {
         require_admin(ctx, "list_users")?;
         Ok(store::users::user_list(self.pool(), filter).await?)
     }
@@ -303,7 +339,11 @@ impl Identity {
     }
 
     /// `POST /v3/users`.
-    pub async fn user_create(&self, ctx: &RequestContext, change: UserChange) -> Result<User, ApiError> {
+    pub async fn user_create(
+        &self,
+        ctx: &RequestContext,
+        change: UserChange,
+    ) -> Result<User, ApiError> {
         require_admin(ctx, "create_user")?;
         let name = change
             .name
@@ -313,14 +353,23 @@ impl Identity {
             .domain_id
             .or_else(|| ctx.project_domain_id.clone())
             .unwrap_or_else(|| ctx.user_domain_id.clone());
-        if store::domains::domain_get(self.pool(), &domain_id).await?.is_none() {
-            return Err(ApiError::bad_request(format!("Could not find domain: {domain_id}.")));
+        if store::domains::domain_get(self.pool(), &domain_id)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::bad_request(format!(
+                "Could not find domain: {domain_id}."
+            )));
         }
         let default_project_id = change.default_project_id.flatten();
         if let Some(p) = &default_project_id
-            && store::projects::project_get(self.pool(), p).await?.is_none()
+            && store::projects::project_get(self.pool(), p)
+                .await?
+                .is_none()
         {
-            return Err(ApiError::bad_request(format!("Could not find project: {p}.")));
+            return Err(ApiError::bad_request(format!(
+                "Could not find project: {p}."
+            )));
         }
         let password_hash = match change.password {
             Some(p) => {
@@ -346,13 +395,24 @@ impl Identity {
     }
 
     /// `PATCH /v3/users/{id}`: a new password or disabling revokes the user's tokens.
-    pub async fn user_update(&self, ctx: &RequestContext, id: &str, change: UserChange) -> Result<User, ApiError> {
+    pub async fn user_update(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        change: UserChange,
+    ) -> Result<User, ApiError> {
         require_admin(ctx, "update_user")?;
         let mut user = store::users::user_get(self.pool(), id)
             .await?
             .ok_or_else(|| not_found("user", id))?;
-        if change.domain_id.as_ref().is_some_and(|d| *d != user.domain_id) {
-            return Err(ApiError::bad_request("A user cannot move to another domain."));
+        if change
+            .domain_id
+            .as_ref()
+            .is_some_and(|d| *d != user.domain_id)
+        {
+            return Err(ApiError::bad_request(
+                "A user cannot move to another domain.",
+            ));
         }
         if let Some(name) = change.name {
             validate_name("name", &name, 255)?;
@@ -366,9 +426,13 @@ impl Identity {
         }
         if let Some(p) = change.default_project_id {
             if let Some(p) = &p
-                && store::projects::project_get(self.pool(), p).await?.is_none()
+                && store::projects::project_get(self.pool(), p)
+                    .await?
+                    .is_none()
             {
-                return Err(ApiError::bad_request(format!("Could not find project: {p}.")));
+                return Err(ApiError::bad_request(format!(
+                    "Could not find project: {p}."
+                )));
             }
             user.default_project_id = p;
         }
@@ -409,9 +473,10 @@ impl Identity {
             .await?
             .ok_or_else(|| not_found("user", id))?;
         let stored = user.password_hash.clone();
-        let ok = tokio::task::spawn_blocking(move || password::verify(&original, stored.as_deref()))
-            .await
-            .map_err(ApiError::internal)?;
+        let ok =
+            tokio::task::spawn_blocking(move || password::verify(&original, stored.as_deref()))
+                .await
+                .map_err(ApiError::internal)?;
         if !ok {
             return Err(ApiError::unauthenticated().with_detail("wrong original password"));
         }
@@ -437,7 +502,11 @@ impl Identity {
     // ---- roles ----
 
     /// `GET /v3/roles`: admins.
-    pub async fn role_list(&self, ctx: &RequestContext, name: Option<&str>) -> Result<Vec<Role>, ApiError> {
+    pub async fn role_list(
+        &self,
+        ctx: &RequestContext,
+        name: Option<&str>,
+    ) -> Result<Vec<Role>, ApiError> {
         require_admin(ctx, "list_roles")?;
         Ok(store::roles::role_list(self.pool(), name).await?)
     }
@@ -451,7 +520,12 @@ impl Identity {
     }
 
     /// `POST /v3/roles`.
-    pub async fn role_create(&self, ctx: &RequestContext, name: String, description: String) -> Result<Role, ApiError> {
+    pub async fn role_create(
+        &self,
+        ctx: &RequestContext,
+        name: String,
+        description: String,
+    ) -> Result<Role, ApiError> {
         require_admin(ctx, "create_role")?;
         validate_name("name", &name, 255)?;
         let role = Role {
@@ -497,7 +571,10 @@ impl Identity {
             .await?
             .ok_or_else(|| not_found("role", id))?;
         if super::bootstrap::BUILTIN_ROLES.contains(&role.name.as_str()) {
-            return Err(ApiError::forbidden(format!("The built-in role {} cannot be deleted.", role.name)));
+            return Err(ApiError::forbidden(format!(
+                "The built-in role {} cannot be deleted.",
+                role.name
+            )));
         }
         let holders = store::assignments::assignment_list(
             self.pool(),

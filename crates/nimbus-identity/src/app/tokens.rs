@@ -116,22 +116,28 @@ fn parse_scope(scope: Option<Value>) -> Result<ScopeRequest, ApiError> {
             "The scope must name exactly one of project, domain or system.",
         ));
     }
-    let invalid = |what: &str| ApiError::bad_request(format!("Invalid input for field 'scope.{what}'."));
+    let invalid =
+        |what: &str| ApiError::bad_request(format!("Invalid input for field 'scope.{what}'."));
     if let Some(project) = map.get("project") {
         let project: ProjectRef =
             serde_json::from_value(project.clone()).map_err(|_| invalid("project"))?;
         return Ok(ScopeRequest::Project(project));
     }
     if let Some(domain) = map.get("domain") {
-        let domain: DomainRef = serde_json::from_value(domain.clone()).map_err(|_| invalid("domain"))?;
+        let domain: DomainRef =
+            serde_json::from_value(domain.clone()).map_err(|_| invalid("domain"))?;
         return Ok(ScopeRequest::Domain(domain));
     }
     if map.contains_key("system") {
         // No system role assignments exist here, as for a Keystone user
         // without one.
-        return Err(unauthorized("system scope requested; the user has no system role"));
+        return Err(unauthorized(
+            "system scope requested; the user has no system role",
+        ));
     }
-    Err(ApiError::bad_request("The scope must name a project or a domain."))
+    Err(ApiError::bad_request(
+        "The scope must name a project or a domain.",
+    ))
 }
 
 /// The one 401 every authentication failure gets (no user enumeration);
@@ -142,49 +148,71 @@ fn unauthorized(reason: &str) -> ApiError {
 
 impl Identity {
     /// Authenticates a token request and issues the token.
-    pub async fn authenticate(&self, request: AuthRequest) -> Result<(String, TokenPayload), ApiError> {
+    pub async fn authenticate(
+        &self,
+        request: AuthRequest,
+    ) -> Result<(String, TokenPayload), ApiError> {
         let auth = request.auth;
         let methods = &auth.identity.methods;
         if methods.is_empty() {
-            return Err(ApiError::bad_request("identity.methods must name a method."));
+            return Err(ApiError::bad_request(
+                "identity.methods must name a method.",
+            ));
         }
         let now = now_micros();
-        let (user, mut expires_at, original_audit, methods) = if methods.iter().any(|m| m == "password") {
-            let method = auth
-                .identity
-                .password
-                .ok_or_else(|| ApiError::bad_request("identity.password is missing."))?;
-            let user = self.check_password(method.user).await?;
-            (user, now + self.inner.expiration_micros, None, vec!["password".to_string()])
-        } else if methods.iter().any(|m| m == "token") {
-            let method = auth
-                .identity
-                .token
-                .ok_or_else(|| ApiError::bad_request("identity.token is missing."))?;
-            let old = self
-                .inner
-                .codec
-                .validate(&method.id)
-                .map_err(|r| unauthorized(&format!("rescoping a bad token: {r:?}")))?;
-            let user = store::users::user_get(self.pool(), &old.user.id)
-                .await?
-                .ok_or_else(|| unauthorized("token user vanished"))?;
-            let mut methods = old.methods.clone();
-            if !methods.iter().any(|m| m == "token") {
-                methods.insert(0, "token".to_string());
-            }
-            (user, old.expires_at, old.audit_ids.first().cloned(), methods)
-        } else {
-            return Err(unauthorized("unsupported authentication method"));
-        };
+        let (user, mut expires_at, original_audit, methods) =
+            if methods.iter().any(|m| m == "password") {
+                let method = auth
+                    .identity
+                    .password
+                    .ok_or_else(|| ApiError::bad_request("identity.password is missing."))?;
+                let user = self.check_password(method.user).await?;
+                (
+                    user,
+                    now + self.inner.expiration_micros,
+                    None,
+                    vec!["password".to_string()],
+                )
+            } else if methods.iter().any(|m| m == "token") {
+                let method = auth
+                    .identity
+                    .token
+                    .ok_or_else(|| ApiError::bad_request("identity.token is missing."))?;
+                let old = self
+                    .inner
+                    .codec
+                    .validate(&method.id)
+                    .map_err(|r| unauthorized(&format!("rescoping a bad token: {r:?}")))?;
+                let user = store::users::user_get(self.pool(), &old.user.id)
+                    .await?
+                    .ok_or_else(|| unauthorized("token user vanished"))?;
+                let mut methods = old.methods.clone();
+                if !methods.iter().any(|m| m == "token") {
+                    methods.insert(0, "token".to_string());
+                }
+                (
+                    user,
+                    old.expires_at,
+                    old.audit_ids.first().cloned(),
+                    methods,
+                )
+            } else {
+                return Err(unauthorized("unsupported authentication method"));
+            };
         if !user.enabled {
             return Err(unauthorized("user is disabled"));
         }
         let user_domain = self.enabled_domain(&user.domain_id).await?;
         let scope = self.resolve_scope(&user, parse_scope(auth.scope)?).await?;
         let roles = match &scope {
-            Scope::Project { project, .. } => self.effective_roles(&user.id, TargetType::Project, &project.id).await?,
-            Scope::Domain { domain } => self.effective_roles(&user.id, TargetType::Domain, &domain.id).await?,
+            Scope::Project { project, .. } => {
+                self.effective_roles(&user.id, TargetType::Project, &project.id)
+                    .await?
+            }
+            Scope::Domain { domain } => {
+                self.effective_roles(&user.id, TargetType::Domain, &domain.id)
+                    .await?
+            }
             Scope::Unscoped => Vec::new(),
         };
         if !matches!(scope, Scope::Unscoped) && roles.is_empty() {
@@ -233,9 +261,10 @@ impl Identity {
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let password = who.password;
         // argon2 is deliberately slow: keep it off the async workers.
-        let ok = tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref()))
-            .await
-            .map_err(ApiError::internal)?;
+        let ok =
+            tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref()))
+                .await
+                .map_err(ApiError::internal)?;
         match user {
             Some(user) if ok => Ok(user),
             _ => Err(unauthorized("wrong password or unknown user")),
@@ -276,11 +305,14 @@ impl Identity {
                 let project = match (&p.id, &p.name) {
                     (Some(id), _) => store::projects::project_get(self.pool(), id).await?,
                     (None, Some(name)) => {
-                        let domain = p
-                            .domain
-                            .ok_or_else(|| ApiError::bad_request("A project name needs a domain."))?;
+                        let domain = p.domain.ok_or_else(|| {
+                            ApiError::bad_request("A project name needs a domain.")
+                        })?;
                         match self.find_domain(&domain).await? {
-                            Some(d) => store::projects::project_get_by_name(self.pool(), &d.id, name).await?,
+                            Some(d) => {
+                                store::projects::project_get_by_name(self.pool(), &d.id, name)
+                                    .await?
+                            }
                             None => None,
                         }
                     }
@@ -354,7 +386,10 @@ impl Identity {
     }
 
     /// The closure of `roles` under role implication.
-    pub(crate) async fn expand_implied(&self, roles: Vec<String>) -> Result<BTreeSet<String>, ApiError> {
+    pub(crate) async fn expand_implied(
+        &self,
+        roles: Vec<String>,
+    ) -> Result<BTreeSet<String>, ApiError> {
         let mut implies: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (prior, implied) in store::roles::implied_role_list(self.pool()).await? {
             implies.entry(prior).or_default().push(implied);
@@ -372,7 +407,11 @@ impl Identity {
     }
 
     /// Validates a subject token for `GET /v3/auth/tokens` (404 if bad, as Keystone).
-    pub fn validate_subject(&self, ctx: &RequestContext, subject: &str) -> Result<TokenPayload, ApiError> {
+    pub fn validate_subject(
+        &self,
+        ctx: &RequestContext,
+        subject: &str,
+    ) -> Result<TokenPayload, ApiError> {
         let payload = self.inner.codec.validate(subject).map_err(|r| {
             let why = match r {
                 TokenRejection::Invalid => "invalid",
@@ -388,7 +427,11 @@ impl Identity {
     }
 
     /// Revokes a subject token (`DELETE /v3/auth/tokens`).
-    pub async fn revoke_subject(&self, ctx: &RequestContext, subject: &str) -> Result<(), ApiError> {
+    pub async fn revoke_subject(
+        &self,
+        ctx: &RequestContext,
+        subject: &str,
+    ) -> Result<(), ApiError> {
         let payload = self.validate_subject(ctx, subject)?;
         let mut event = super::event();
         event.audit_id = payload.audit_ids.first().cloned();

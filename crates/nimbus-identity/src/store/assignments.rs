@@ -63,7 +63,10 @@ pub struct AssignmentFilter {
 }
 
 /// Assignments matching `f`, in a stable order.
-pub async fn assignment_list(pool: &Pool, f: &AssignmentFilter) -> Result<Vec<Assignment>, IdentityError> {
+pub async fn assignment_list(
+    pool: &Pool,
+    f: &AssignmentFilter,
+) -> Result<Vec<Assignment>, IdentityError> {
     let rows = sqlx::query(
         "SELECT user_id, target_type, target_id, role_id FROM identity_role_assignments
          WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR target_type = $2)

@@ -7,7 +7,6 @@ use sqlx::any::AnyRow;
 use crate::error::IdentityError;
 use crate::model::{ListFilter, Project};
 
-
 fn from_row(row: &AnyRow) -> Result<Project, sqlx::Error> {
     Ok(Project {
         id: row.try_get("id")?,
@@ -38,10 +37,12 @@ pub async fn project_create(pool: &Pool, p: &Project) -> Result<bool, IdentityEr
 
 /// A project by id.
 pub async fn project_get(pool: &Pool, id: &str) -> Result<Option<Project>, IdentityError> {
-    let row = sqlx::query("SELECT id, domain_id, name, description, enabled FROM identity_projects WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(
+        "SELECT id, domain_id, name, description, enabled FROM identity_projects WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
@@ -61,10 +62,12 @@ pub async fn project_get_by_name(
 
 /// Projects matching `filter`, by name.
 pub async fn project_list(pool: &Pool, filter: &ListFilter) -> Result<Vec<Project>, IdentityError> {
-    let rows = sqlx::query("SELECT id, domain_id, name, description, enabled FROM identity_projects
+    let rows = sqlx::query(
+        "SELECT id, domain_id, name, description, enabled FROM identity_projects
          WHERE ($1 IS NULL OR name = $1) AND ($2 IS NULL OR domain_id = $2)
            AND ($3 IS NULL OR enabled = $3)
-         ORDER BY name, id")
+         ORDER BY name, id",
+    )
     .bind(filter.name.as_deref())
     .bind(filter.domain_id.as_deref())
     .bind(filter.enabled.map(i64::from))
@@ -74,7 +77,10 @@ pub async fn project_list(pool: &Pool, filter: &ListFilter) -> Result<Vec<Projec
 }
 
 /// Projects a user holds any role on.
-pub async fn project_list_for_user(pool: &Pool, user_id: &str) -> Result<Vec<Project>, IdentityError> {
+pub async fn project_list_for_user(
+    pool: &Pool,
+    user_id: &str,
+) -> Result<Vec<Project>, IdentityError> {
     let rows = sqlx::query(
         "SELECT p.id, p.domain_id, p.name, p.description, p.enabled FROM identity_projects p
          WHERE p.id IN (SELECT target_id FROM identity_role_assignments
@@ -105,14 +111,18 @@ pub async fn project_update(pool: &Pool, p: &Project) -> Result<bool, IdentityEr
 /// Deletes a project and the role assignments on it.
 pub async fn project_delete(pool: &Pool, id: &str) -> Result<(), IdentityError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM identity_role_assignments WHERE target_type = 'project' AND target_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE identity_users SET default_project_id = NULL WHERE default_project_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "DELETE FROM identity_role_assignments WHERE target_type = 'project' AND target_id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE identity_users SET default_project_id = NULL WHERE default_project_id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("DELETE FROM identity_projects WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)

@@ -26,7 +26,10 @@ pub async fn revocation_create(pool: &Pool, e: &RevocationEvent) -> Result<(), I
 }
 
 /// Drops events past `now`, then returns the rest.
-pub async fn revocation_list_live(pool: &Pool, now: i64) -> Result<Vec<RevocationEvent>, IdentityError> {
+pub async fn revocation_list_live(
+    pool: &Pool,
+    now: i64,
+) -> Result<Vec<RevocationEvent>, IdentityError> {
     sqlx::query("DELETE FROM identity_revocation_events WHERE expires_at <= $1")
         .bind(now)
         .execute(pool)

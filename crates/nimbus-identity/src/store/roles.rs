@@ -7,7 +7,6 @@ use sqlx::any::AnyRow;
 use crate::error::IdentityError;
 use crate::model::Role;
 
-
 fn from_row(row: &AnyRow) -> Result<Role, sqlx::Error> {
     Ok(Role {
         id: row.try_get("id")?,
@@ -69,13 +68,19 @@ pub async fn role_delete(pool: &Pool, id: &str) -> Result<(), IdentityError> {
 }
 
 /// Records that holding `prior` implies `implied`.
-pub async fn implied_role_create(pool: &Pool, prior: &str, implied: &str) -> Result<bool, IdentityError> {
+pub async fn implied_role_create(
+    pool: &Pool,
+    prior: &str,
+    implied: &str,
+) -> Result<bool, IdentityError> {
     super::inserted(
-        sqlx::query("INSERT INTO identity_implied_roles (prior_role_id, implied_role_id) VALUES ($1, $2)")
-            .bind(prior)
-            .bind(implied)
-            .execute(pool)
-            .await,
+        sqlx::query(
+            "INSERT INTO identity_implied_roles (prior_role_id, implied_role_id) VALUES ($1, $2)",
+        )
+        .bind(prior)
+        .bind(implied)
+        .execute(pool)
+        .await,
     )
 }
 

@@ -7,7 +7,6 @@ use sqlx::any::AnyRow;
 use crate::error::IdentityError;
 use crate::model::{ListFilter, User};
 
-
 fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
         id: row.try_get("id")?,

@@ -63,7 +63,11 @@ fn resolve(args: Args, file: ConfigFile) -> anyhow::Result<Settings> {
         Some(l) => l,
         None => {
             let default: SocketAddr = config::DEFAULT_LISTEN.parse()?;
-            let host = file.default.bind_host.clone().unwrap_or_else(|| default.ip().to_string());
+            let host = file
+                .default
+                .bind_host
+                .clone()
+                .unwrap_or_else(|| default.ip().to_string());
             let port = file.default.bind_port.unwrap_or(default.port());
             format!("{host}:{port}")
                 .parse::<SocketAddr>()
@@ -75,11 +79,18 @@ fn resolve(args: Args, file: ConfigFile) -> anyhow::Result<Settings> {
         Some(url) => url,
         None => {
             let host = if listen.ip().is_unspecified() {
-                file.default.my_ip.clone().unwrap_or_else(|| "127.0.0.1".to_string())
+                file.default
+                    .my_ip
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1".to_string())
             } else {
                 listen.ip().to_string()
             };
-            let host = if host.contains(':') { format!("[{host}]") } else { host };
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host
+            };
             format!("http://{host}:{}", listen.port())
         }
     };
@@ -97,7 +108,10 @@ fn resolve(args: Args, file: ConfigFile) -> anyhow::Result<Settings> {
         listen,
         public_url,
         database_url,
-        max_pool_size: file.database.max_pool_size.unwrap_or(nimbus_db::DEFAULT_MAX_POOL_SIZE),
+        max_pool_size: file
+            .database
+            .max_pool_size
+            .unwrap_or(nimbus_db::DEFAULT_MAX_POOL_SIZE),
         token_expiration: args
             .token_expiration
             .or(file.token.expiration)
@@ -110,14 +124,17 @@ fn resolve(args: Args, file: ConfigFile) -> anyhow::Result<Settings> {
             .oslo_middleware
             .max_request_body_size
             .unwrap_or(config::DEFAULT_MAX_BODY),
-        admin_password: std::env::var("NIMBUS_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()),
+        admin_password: std::env::var("NIMBUS_ADMIN_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty()),
     })
 }
 
 fn init_logging(debug: bool) {
     let default = if debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},sqlx=warn,hyper=warn")));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default},sqlx=warn,hyper=warn"))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

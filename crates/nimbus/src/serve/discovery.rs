@@ -22,8 +22,16 @@ pub struct Base(pub String);
 /// `/image`: Glance's version list (300 at the root, 200 at `/versions`).
 pub fn image(base: &str) -> Router {
     Router::new()
-        .route("/", get(|State(b): State<Base>| async move { (StatusCode::MULTIPLE_CHOICES, Json(image_versions(&b.0))) }))
-        .route("/versions", get(|State(b): State<Base>| async move { Json(image_versions(&b.0)) }))
+        .route(
+            "/",
+            get(|State(b): State<Base>| async move {
+                (StatusCode::MULTIPLE_CHOICES, Json(image_versions(&b.0)))
+            }),
+        )
+        .route(
+            "/versions",
+            get(|State(b): State<Base>| async move { Json(image_versions(&b.0)) }),
+        )
         .fallback(not_found)
         .layer(render_errors(ErrorStyle::Glance))
         .with_state(Base(base.to_string()))
@@ -65,8 +73,16 @@ fn compute_v21(base: &str) -> Value {
 /// `/volume`: Cinder's version list (300 at the root, 200 at `/v3/`).
 pub fn volume(base: &str) -> Router {
     Router::new()
-        .route("/", get(|State(b): State<Base>| async move { (StatusCode::MULTIPLE_CHOICES, Json(volume_versions(&b.0))) }))
-        .route("/v3", get(|State(b): State<Base>| async move { Json(volume_versions(&b.0)) }))
+        .route(
+            "/",
+            get(|State(b): State<Base>| async move {
+                (StatusCode::MULTIPLE_CHOICES, Json(volume_versions(&b.0)))
+            }),
+        )
+        .route(
+            "/v3",
+            get(|State(b): State<Base>| async move { Json(volume_versions(&b.0)) }),
+        )
         .fallback(not_found)
         .layer(render_errors(ErrorStyle::Cinder))
         .with_state(Base(base.to_string()))
@@ -91,19 +107,25 @@ fn volume_versions(base: &str) -> Value {
 /// resource list, empty until the network API lands.
 pub fn network(base: &str, auth: nimbus_identity::AuthLayer) -> Router {
     let authed = Router::new()
-        .route("/v2.0", get(|State(b): State<Base>, _ctx: RequestContext| async move {
-            let _ = b;
-            Json(json!({"resources": []}))
-        }))
+        .route(
+            "/v2.0",
+            get(|State(b): State<Base>, _ctx: RequestContext| async move {
+                let _ = b;
+                Json(json!({"resources": []}))
+            }),
+        )
         .route_layer(auth);
     Router::new()
-        .route("/", get(|State(b): State<Base>| async move {
-            Json(json!({"versions": [{
-                "id": "v2.0",
-                "status": "CURRENT",
-                "links": [{"href": format!("{}/network/v2.0/", b.0), "rel": "self"}],
-            }]}))
-        }))
+        .route(
+            "/",
+            get(|State(b): State<Base>| async move {
+                Json(json!({"versions": [{
+                    "id": "v2.0",
+                    "status": "CURRENT",
+                    "links": [{"href": format!("{}/network/v2.0/", b.0), "rel": "self"}],
+                }]}))
+            }),
+        )
         .merge(authed)
         .fallback(not_found)
         .layer(render_errors(ErrorStyle::Neutron))

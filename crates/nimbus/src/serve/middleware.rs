@@ -67,7 +67,11 @@ const SERVICES: [&str; 5] = ["identity", "image", "compute", "volume", "network"
 /// Request id, span and metrics for one request. Runs after routing, so the
 /// route label is the route pattern (`/identity/v3/users/{id}`), never a raw
 /// path: label cardinality stays bounded.
-pub async fn observe(metrics: axum::extract::State<Metrics>, mut request: Request, next: Next) -> Response {
+pub async fn observe(
+    metrics: axum::extract::State<Metrics>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let request_id = RequestId::generate();
     request.extensions_mut().insert(request_id.clone());
     let route = request
@@ -104,7 +108,11 @@ pub async fn observe(metrics: axum::extract::State<Metrics>, mut request: Reques
         .inc();
     metrics
         .latency
-        .get_or_create(&RouteLabels { service, route, method })
+        .get_or_create(&RouteLabels {
+            service,
+            route,
+            method,
+        })
         .observe(elapsed.as_secs_f64());
     response
 }

@@ -65,7 +65,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
     let db = match &settings.database_url {
         Some(url) => Db::connect(url, settings.max_pool_size).await,
-        None => Db::open_sqlite(&settings.data_dir.join("nimbus.sqlite"), settings.max_pool_size).await,
+        None => {
+            Db::open_sqlite(
+                &settings.data_dir.join("nimbus.sqlite"),
+                settings.max_pool_size,
+            )
+            .await
+        }
     }
     .context("opening the database")?;
     db.migrate().await.context("migrating the database")?;
@@ -83,7 +89,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     .await
     .context("starting the identity service")?;
     bootstrap(&identity, &settings).await?;
-    if identity.rotate_keys_if_due().context("rotating fernet keys")? {
+    if identity
+        .rotate_keys_if_due()
+        .context("rotating fernet keys")?
+    {
         tracing::info!("fernet keys rotated at start");
     }
     spawn_key_rotation(identity.clone());
@@ -94,10 +103,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", settings.listen))?;
     tracing::info!(listen = %settings.listen, public_url = %settings.public_url, "nimbus is serving");
     let service = tower::util::MapRequestLayer::new(middleware::trim_trailing_slash).layer(app);
-    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(service))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(service),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving")?;
     db.close().await;
     Ok(())
 }
@@ -108,7 +120,10 @@ async fn bootstrap(identity: &Identity, settings: &Settings) -> anyhow::Result<(
         Some(p) => (p.clone(), false),
         None => (generate_password(), true),
     };
-    let outcome = identity.bootstrap(&password).await.context("bootstrapping identity")?;
+    let outcome = identity
+        .bootstrap(&password)
+        .await
+        .context("bootstrapping identity")?;
     let clouds = settings.data_dir.join("clouds.yaml");
     let auth_url = format!("{}/identity", settings.public_url);
     if outcome.created_admin {
@@ -131,7 +146,9 @@ fn generate_password() -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut rng = rand::rng();
-    (0..24).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
+    (0..24)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 fn spawn_key_rotation(identity: Identity) {
@@ -175,7 +192,10 @@ pub fn app(identity: &Identity, db: &Db, max_body: usize) -> Router {
                 .layer(render_errors(ErrorStyle::Keystone))
                 .with_state(state),
         )
-        .layer(axum::middleware::from_fn_with_state(metrics, middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            middleware::observe,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
 }
 
@@ -190,9 +210,13 @@ async fn healthcheck(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn metrics_text(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &state.registry).map_err(ApiError::internal)?;
+    prometheus_client::encoding::text::encode(&mut text, &state.registry)
+        .map_err(ApiError::internal)?;
     Ok((
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         text,
     ))
 }

@@ -18,7 +18,10 @@ fn cli_identity_lifecycle(backend: Backend) {
 
     // The unmodified CLI works from clouds.yaml alone.
     let token = cloud.openstack_json(&["token", "issue"]);
-    assert!(token["id"].as_str().unwrap().starts_with("gAAAAA"), "{token}");
+    assert!(
+        token["id"].as_str().unwrap().starts_with("gAAAAA"),
+        "{token}"
+    );
     let types: Vec<String> = cloud
         .openstack_json(&["catalog", "list"])
         .as_array()
@@ -26,7 +29,14 @@ fn cli_identity_lifecycle(backend: Backend) {
         .iter()
         .map(|s| s["Type"].as_str().unwrap().to_string())
         .collect();
-    for t in ["identity", "image", "compute", "block-storage", "volumev3", "network"] {
+    for t in [
+        "identity",
+        "image",
+        "compute",
+        "block-storage",
+        "volumev3",
+        "network",
+    ] {
         assert!(types.contains(&t.to_string()), "{t} missing from {types:?}");
     }
 
@@ -35,30 +45,76 @@ fn cli_identity_lifecycle(backend: Backend) {
     assert_eq!(a["name"], "proj-a");
     assert_eq!(a["description"], "first");
     // A second project of the same name is a conflict; --or-show returns it.
-    failed(cloud.openstack(&["project", "create", "proj-a"]), &["project create dup"]);
+    failed(
+        cloud.openstack(&["project", "create", "proj-a"]),
+        &["project create dup"],
+    );
     let again = cloud.openstack_json(&["project", "create", "--or-show", "proj-a"]);
     assert_eq!(again["id"], a["id"]);
 
-    let alice = cloud.openstack_json(&["user", "create", "--project", "proj-a", "--password", "alice-pw-1", "alice"]);
+    let alice = cloud.openstack_json(&[
+        "user",
+        "create",
+        "--project",
+        "proj-a",
+        "--password",
+        "alice-pw-1",
+        "alice",
+    ]);
     assert_eq!(alice["default_project_id"], a["id"]);
     cloud.openstack_json(&["user", "create", "--password", "bob-pw", "bob"]);
-    cloud.openstack_ok(&["role", "add", "--project", "proj-a", "--user", "alice", "member"]);
-    cloud.openstack_ok(&["role", "add", "--project", "proj-b", "--user", "bob", "member"]);
+    cloud.openstack_ok(&[
+        "role",
+        "add",
+        "--project",
+        "proj-a",
+        "--user",
+        "alice",
+        "member",
+    ]);
+    cloud.openstack_ok(&[
+        "role",
+        "add",
+        "--project",
+        "proj-b",
+        "--user",
+        "bob",
+        "member",
+    ]);
 
     let assignments = cloud.openstack_json(&["role", "assignment", "list", "--names"]);
     let has = |role: &str, user: &str, project: &str| {
         assignments.as_array().unwrap().iter().any(|r| {
-            r["Role"] == role && r["User"] == format!("{user}@Default") && r["Project"] == format!("{project}@Default")
+            r["Role"] == role
+                && r["User"] == format!("{user}@Default")
+                && r["Project"] == format!("{project}@Default")
         })
     };
     assert!(has("member", "alice", "proj-a"), "{assignments}");
     assert!(has("admin", "admin", "admin"), "{assignments}");
-    let for_alice = cloud.openstack_json(&["role", "assignment", "list", "--user", "alice", "--project", "proj-a", "--names"]);
+    let for_alice = cloud.openstack_json(&[
+        "role",
+        "assignment",
+        "list",
+        "--user",
+        "alice",
+        "--project",
+        "proj-a",
+        "--names",
+    ]);
     assert_eq!(for_alice.as_array().unwrap().len(), 1, "{for_alice}");
 
     let projects = cloud.openstack_json(&["project", "list"]);
-    let names: Vec<&str> = projects.as_array().unwrap().iter().map(|p| p["Name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"proj-a") && names.contains(&"proj-b") && names.contains(&"admin"), "{names:?}");
+    let names: Vec<&str> = projects
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["Name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"proj-a") && names.contains(&"proj-b") && names.contains(&"admin"),
+        "{names:?}"
+    );
     let users = cloud.openstack_json(&["user", "list"]);
     assert_eq!(users.as_array().unwrap().len(), 3, "{users}");
 
@@ -68,43 +124,109 @@ fn cli_identity_lifecycle(backend: Backend) {
     assert_eq!(t["project_id"], a["id"]);
     let old_token = cloud.token(&alice_user);
     cloud.openstack_ok(&["user", "set", "--password", "alice-pw-2", "alice"]);
-    failed(cloud.openstack_as(&alice_user, &["token", "issue"]), &["token issue with old password"]);
+    failed(
+        cloud.openstack_as(&alice_user, &["token", "issue"]),
+        &["token issue with old password"],
+    );
     let alice_user = User::new("alice", "alice-pw-2", "proj-a");
     cloud.openstack_json_as(&alice_user, &["token", "issue"]);
     // Changing the password revoked her old tokens.
-    let r = cloud.http().get(cloud.url("/identity/v3/auth/projects")).header("x-auth-token", &old_token).send().unwrap();
+    let r = cloud
+        .http()
+        .get(cloud.url("/identity/v3/auth/projects"))
+        .header("x-auth-token", &old_token)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     // Tenancy: her own project is visible, B looks missing, admin APIs are 403.
     let token = cloud.token(&alice_user);
     let get = |path: String| {
-        cloud.http().get(cloud.url(&path)).header("x-auth-token", &token).send().unwrap()
+        cloud
+            .http()
+            .get(cloud.url(&path))
+            .header("x-auth-token", &token)
+            .send()
+            .unwrap()
     };
-    assert_eq!(get(format!("/identity/v3/projects/{}", a["id"].as_str().unwrap())).status(), 200);
-    let r = get(format!("/identity/v3/projects/{}", b["id"].as_str().unwrap()));
+    assert_eq!(
+        get(format!(
+            "/identity/v3/projects/{}",
+            a["id"].as_str().unwrap()
+        ))
+        .status(),
+        200
+    );
+    let r = get(format!(
+        "/identity/v3/projects/{}",
+        b["id"].as_str().unwrap()
+    ));
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<Value>().unwrap()["error"]["code"], 404);
-    let bob_id = cloud.openstack_json(&["user", "show", "bob"])["id"].as_str().unwrap().to_string();
+    let bob_id = cloud.openstack_json(&["user", "show", "bob"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(get(format!("/identity/v3/users/{bob_id}")).status(), 404);
     assert_eq!(get("/identity/v3/users".into()).status(), 403);
     assert_eq!(get("/identity/v3/projects".into()).status(), 403);
     let r = cloud
         .http()
-        .patch(cloud.url(&format!("/identity/v3/projects/{}", b["id"].as_str().unwrap())))
+        .patch(cloud.url(&format!(
+            "/identity/v3/projects/{}",
+            b["id"].as_str().unwrap()
+        )))
         .header("x-auth-token", &token)
         .json(&json!({"project": {"description": "mine now"}}))
         .send()
         .unwrap();
     assert_eq!(r.status(), 403);
-    let err = failed(cloud.openstack_as(&alice_user, &["user", "create", "--password", "x", "mallory"]), &["user create as member"]);
-    assert!(err.contains("403") || err.to_lowercase().contains("forbidden") || err.contains("not authorized"), "{err}");
-    failed(cloud.openstack_as(&alice_user, &["project", "list"]), &["project list as member"]);
-    let mine = cloud.openstack_json_as(&alice_user, &["project", "list", "--my-projects"]);
-    assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
+    let err = failed(
+        cloud.openstack_as(
+            &alice_user,
+            &["user", "create", "--password", "x", "mallory"],
+        ),
+        &["user create as member"],
+    );
+    assert!(
+        err.contains("403")
+            || err.to_lowercase().contains("forbidden")
+            || err.contains("not authorized"),
+        "{err}"
+    );
+    // `project list` is admin-only (403); the CLI then falls back to her own projects.
+    for args in [
+        &["project", "list"][..],
+        &["project", "list", "--my-projects"][..],
+    ] {
+        let mine = cloud.openstack_json_as(&alice_user, args);
+        let names: Vec<&str> = mine
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["proj-a"], "{args:?}");
+    }
 
     // Removing her role revokes her project token; roles and users go away.
-    cloud.openstack_ok(&["role", "remove", "--project", "proj-a", "--user", "alice", "member"]);
-    assert_eq!(get(format!("/identity/v3/projects/{}", a["id"].as_str().unwrap())).status(), 401);
+    cloud.openstack_ok(&[
+        "role",
+        "remove",
+        "--project",
+        "proj-a",
+        "--user",
+        "alice",
+        "member",
+    ]);
+    assert_eq!(
+        get(format!(
+            "/identity/v3/projects/{}",
+            a["id"].as_str().unwrap()
+        ))
+        .status(),
+        401
+    );
     let (status, _, _) = cloud.auth(&alice_user);
     assert_eq!(status, 401, "no role on proj-a any more");
     cloud.openstack_json(&["role", "create", "auditor"]);
@@ -112,7 +234,10 @@ fn cli_identity_lifecycle(backend: Backend) {
     cloud.openstack_ok(&["user", "delete", "alice"]);
     cloud.openstack_ok(&["project", "delete", "proj-b"]);
     let names = cloud.openstack_ok(&["project", "list", "-f", "value", "-c", "Name"]);
-    assert!(!names.contains("proj-b") && names.contains("proj-a"), "{names}");
+    assert!(
+        !names.contains("proj-b") && names.contains("proj-a"),
+        "{names}"
+    );
     let users = cloud.openstack_ok(&["user", "list", "-f", "value", "-c", "Name"]);
     assert!(!users.contains("alice") && users.contains("bob"), "{users}");
 }
@@ -120,21 +245,35 @@ on_both_backends!(cli_identity_lifecycle);
 
 fn keystone_error(body: &Value, code: u16) {
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(!body["error"]["message"].as_str().unwrap_or("").is_empty(), "{body}");
+    assert!(
+        !body["error"]["message"].as_str().unwrap_or("").is_empty(),
+        "{body}"
+    );
 }
 
 /// Malformed input gets clear 4xx errors, never a crash.
 fn bad_input_is_refused_cleanly(backend: Backend) {
-    let Some(cloud) = Cloud::start_with(backend, &["--token-expiration", "5"]) else { return };
+    let Some(cloud) = Cloud::start_with(backend, &["--token-expiration", "5"]) else {
+        return;
+    };
     let http = cloud.http();
     let tokens = cloud.url("/identity/v3/auth/tokens");
 
     // Malformed JSON -> 400 with a message.
-    let r = http.post(&tokens).header("content-type", "application/json").body("{\"auth\": ").send().unwrap();
+    let r = http
+        .post(&tokens)
+        .header("content-type", "application/json")
+        .body("{\"auth\": ")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.headers().contains_key("x-openstack-request-id"));
     keystone_error(&r.json().unwrap(), 400);
-    let r = http.post(&tokens).json(&json!({"auth": {"identity": "password"}})).send().unwrap();
+    let r = http
+        .post(&tokens)
+        .json(&json!({"auth": {"identity": "password"}}))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 400);
     keystone_error(&r.json().unwrap(), 400);
 
@@ -149,31 +288,60 @@ fn bad_input_is_refused_cleanly(backend: Backend) {
     let admin = cloud.admin();
     let token = cloud.token(&admin);
     let issued = std::time::Instant::now();
-    let check = |t: &str| http.get(cloud.url("/identity/v3/auth/projects")).header("x-auth-token", t).send().unwrap();
+    let check = |t: &str| {
+        http.get(cloud.url("/identity/v3/auth/projects"))
+            .header("x-auth-token", t)
+            .send()
+            .unwrap()
+    };
     assert_eq!(check(&token).status(), 200);
     let mut tampered = token.clone().into_bytes();
     let i = tampered.len() - 10;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
     let r = check(std::str::from_utf8(&tampered).unwrap());
     assert_eq!(r.status(), 401);
-    let www = r.headers()["www-authenticate"].to_str().unwrap().to_string();
-    assert_eq!(www, format!("Keystone uri=\"{}/identity\"", cloud.base_url()));
+    let www = r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        www,
+        format!("Keystone uri=\"{}/identity\"", cloud.base_url())
+    );
     assert_eq!(check("").status(), 401);
     assert_eq!(check(&"gAAAAA".repeat(5000)).status(), 401);
-    let r = http.get(cloud.url("/identity/v3/auth/projects")).send().unwrap();
+    let r = http
+        .get(cloud.url("/identity/v3/auth/projects"))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     let victim = cloud.token(&admin);
-    let r = http.delete(&tokens).header("x-auth-token", &token).header("x-subject-token", &victim).send().unwrap();
+    let r = http
+        .delete(&tokens)
+        .header("x-auth-token", &token)
+        .header("x-subject-token", &victim)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(check(&victim).status(), 401, "revoked");
-    assert_eq!(check(&token).status(), 200, "only the subject token is revoked");
+    assert_eq!(
+        check(&token).status(),
+        200,
+        "only the subject token is revoked"
+    );
     let first = token;
     let token = cloud.token(&admin);
 
     // Oversized body -> 413.
-    let big = format!("{{\"auth\": {{\"identity\": \"{}\"}}}}", "a".repeat(300_000));
-    let r = http
+    let big = format!(
+        "{{\"auth\": {{\"identity\": \"{}\"}}}}",
+        "a".repeat(300_000)
+    );
+    // Its own client: the server answers 413 before reading the body and
+    // closes that connection, which a pooled client would reuse.
+    let r = cloud
+        .http()
         .post(&tokens)
         .header("content-type", "application/json")
         .body(big)
@@ -184,7 +352,11 @@ fn bad_input_is_refused_cleanly(backend: Backend) {
 
     // Unknown routes -> 404 in each service's own shape.
     let body = |path: &str| {
-        let r = http.get(cloud.url(path)).header("x-auth-token", &token).send().unwrap();
+        let r = http
+            .get(cloud.url(path))
+            .header("x-auth-token", &token)
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 404, "{path}");
         assert!(r.headers().contains_key("x-openstack-request-id"), "{path}");
         r.json::<Value>().unwrap()
@@ -229,7 +401,10 @@ fn bad_input_is_refused_cleanly(backend: Backend) {
             .unwrap();
         let status = r.status().as_u16();
         assert!((400..500).contains(&status), "{method} {path} -> {status}");
-        assert!(r.headers().contains_key("x-openstack-request-id"), "{method} {path}");
+        assert!(
+            r.headers().contains_key("x-openstack-request-id"),
+            "{method} {path}"
+        );
     }
     let r = http.get(cloud.url("/healthcheck")).send().unwrap();
     assert_eq!(r.status(), 200);
@@ -239,22 +414,39 @@ fn bad_input_is_refused_cleanly(backend: Backend) {
         std::thread::sleep(left);
     }
     assert_eq!(check(&first).status(), 401, "expired");
-    let metrics = http.get(cloud.url("/metrics")).send().unwrap().text().unwrap();
+    let metrics = http
+        .get(cloud.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(metrics.contains("nimbus_http_requests_total{service=\"identity\",route=\"/identity/v3/auth/tokens\",method=\"POST\",status=\"401\"}"), "{metrics}");
-    assert!(metrics.contains("nimbus_http_request_duration_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("nimbus_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
 }
 on_both_backends!(bad_input_is_refused_cleanly);
 
 /// Users, projects and signing keys survive a restart: tokens issued before
 /// it still validate, and clouds.yaml still works.
 fn restart_keeps_state_and_tokens(backend: Backend) {
-    let Some(mut cloud) = start(backend) else { return };
+    let Some(mut cloud) = start(backend) else {
+        return;
+    };
     let project = cloud.openstack_json(&["project", "create", "kept"]);
     let admin = cloud.admin();
     let token = cloud.token(&admin);
-    let keys_before = std::fs::read_dir(cloud.data_dir().join("fernet-keys")).unwrap().count();
+    let keys_before = std::fs::read_dir(cloud.data_dir().join("fernet-keys"))
+        .unwrap()
+        .count();
     cloud.restart();
-    assert_eq!(std::fs::read_dir(cloud.data_dir().join("fernet-keys")).unwrap().count(), keys_before);
+    assert_eq!(
+        std::fs::read_dir(cloud.data_dir().join("fernet-keys"))
+            .unwrap()
+            .count(),
+        keys_before
+    );
     let r = cloud
         .http()
         .get(cloud.url("/identity/v3/auth/tokens"))
@@ -265,11 +457,21 @@ fn restart_keeps_state_and_tokens(backend: Backend) {
     assert_eq!(r.status(), 200);
     let body: Value = r.json().unwrap();
     assert_eq!(body["token"]["project"]["name"], "admin");
-    assert!(body["token"]["roles"].as_array().unwrap().iter().any(|r| r["name"] == "admin"));
+    assert!(
+        body["token"]["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "admin")
+    );
     let shown = cloud.openstack_json(&["project", "show", "kept"]);
     assert_eq!(shown["id"], project["id"]);
     // The admin account was made once; the restart did not bootstrap it again.
-    assert!(!cloud.log().contains("admin password taken from"), "{}", cloud.log());
+    assert!(
+        !cloud.log().contains("admin password taken from"),
+        "{}",
+        cloud.log()
+    );
 }
 on_both_backends!(restart_keeps_state_and_tokens);
 
@@ -286,13 +488,19 @@ fn version_discovery_documents() {
     let (s, v) = get("/identity");
     assert_eq!(s, 300);
     assert_eq!(v["versions"]["values"][0]["id"], "v3.14");
-    assert_eq!(v["versions"]["values"][0]["links"][0]["href"], format!("{base}/identity/v3/"));
+    assert_eq!(
+        v["versions"]["values"][0]["links"][0]["href"],
+        format!("{base}/identity/v3/")
+    );
     let (s, v) = get("/identity/v3/");
     assert_eq!(s, 200);
     assert_eq!(v["version"]["status"], "stable");
     let (s, v) = get("/image");
     assert_eq!(s, 300);
-    assert_eq!(v["versions"][0]["links"][0]["href"], format!("{base}/image/v2/"));
+    assert_eq!(
+        v["versions"][0]["links"][0]["href"],
+        format!("{base}/image/v2/")
+    );
     assert_eq!(get("/image/versions").0, 200);
     let (s, v) = get("/compute");
     assert_eq!(s, 200);
@@ -306,12 +514,19 @@ fn version_discovery_documents() {
     assert_eq!(get("/volume/v3/").0, 200);
     let (s, v) = get("/network");
     assert_eq!(s, 200);
-    assert_eq!(v["versions"][0]["links"][0]["href"], format!("{base}/network/v2.0/"));
+    assert_eq!(
+        v["versions"][0]["links"][0]["href"],
+        format!("{base}/network/v2.0/")
+    );
     let r = http.get(cloud.url("/network/v2.0")).send().unwrap();
     assert_eq!(r.status(), 401);
     assert!(r.headers().contains_key("www-authenticate"));
     let token = cloud.token(&cloud.admin());
-    let r = http.get(cloud.url("/network/v2.0")).header("x-auth-token", &token).send().unwrap();
+    let r = http
+        .get(cloud.url("/network/v2.0"))
+        .header("x-auth-token", &token)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
     // The token's catalog substitutes the project id into the volume URL.
     let (_, _, body) = cloud.auth(&cloud.admin());
@@ -322,11 +537,21 @@ fn version_discovery_documents() {
         .iter()
         .find(|s| s["type"] == "block-storage")
         .unwrap();
-    assert_eq!(volume["endpoints"][0]["url"], format!("{base}/volume/v3/{project_id}"));
+    assert_eq!(
+        volume["endpoints"][0]["url"],
+        format!("{base}/volume/v3/{project_id}")
+    );
     assert_eq!(volume["endpoints"].as_array().unwrap().len(), 3);
     // clouds.yaml is private.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(cloud.clouds_yaml()).unwrap().permissions().mode();
-    assert_eq!(mode & 0o077, 0, "clouds.yaml must not be readable by others");
+    let mode = std::fs::metadata(cloud.clouds_yaml())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "clouds.yaml must not be readable by others"
+    );
     let _ = ok;
 }

@@ -137,7 +137,10 @@ impl Cloud {
         };
         let mut cloud = Cloud {
             child: None,
-            data: tempfile::Builder::new().prefix("nimbus-e2e-").tempdir().unwrap(),
+            data: tempfile::Builder::new()
+                .prefix("nimbus-e2e-")
+                .tempdir()
+                .unwrap(),
             port: free_port(),
             database_url,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
@@ -183,7 +186,11 @@ impl Cloud {
             {
                 return;
             }
-            assert!(Instant::now() < deadline, "nimbus did not become healthy:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "nimbus did not become healthy:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -198,7 +205,10 @@ impl Cloud {
     /// Stops the server.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(50));
@@ -210,7 +220,9 @@ impl Cloud {
 
     /// Whether the server process is still running.
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     /// The data directory.
@@ -261,7 +273,12 @@ impl Cloud {
         if let Some(p) = &user.project {
             body["auth"]["scope"] = json!({"project": {"name": p, "domain": {"id": "default"}}});
         }
-        let r = self.http().post(self.url("/identity/v3/auth/tokens")).json(&body).send().unwrap();
+        let r = self
+            .http()
+            .post(self.url("/identity/v3/auth/tokens"))
+            .json(&body)
+            .send()
+            .unwrap();
         let status = r.status().as_u16();
         let token = r
             .headers()
@@ -342,7 +359,8 @@ impl Cloud {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["-f", "json"]);
         let out = self.openstack_ok(&all);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("openstack {args:?}: bad JSON ({e}): {out}"))
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("openstack {args:?}: bad JSON ({e}): {out}"))
     }
 
     /// [`Cloud::openstack_json`] as another user.
@@ -350,7 +368,8 @@ impl Cloud {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["-f", "json"]);
         let out = ok(self.openstack_as(user, &all), &all);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("openstack {args:?}: bad JSON ({e}): {out}"))
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("openstack {args:?}: bad JSON ({e}): {out}"))
     }
 }
 
