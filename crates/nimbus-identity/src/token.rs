@@ -215,7 +215,7 @@ mod tests {
     use super::*;
     use crate::revocation::RevocationEvent;
 
-    pub(crate) fn payload(expires_at: i64) -> TokenPayload {
+    fn payload(expires_at: i64) -> TokenPayload {
         TokenPayload {
             user: Named {
                 id: "u1".into(),
@@ -282,7 +282,8 @@ mod tests {
         assert_eq!(codec.validate("gAAAA\u{e9}"), Err(TokenRejection::Invalid));
         let expired = codec.issue(&payload(5));
         assert_eq!(codec.validate(&expired), Err(TokenRejection::Expired));
-        assert_eq!(codec().validate(&token), Err(TokenRejection::Invalid));
+        let other = self::codec();
+        assert_eq!(other.validate(&token), Err(TokenRejection::Invalid));
         codec.revocations().add(RevocationEvent {
             audit_id: Some("a1".into()),
             user_id: None,
