@@ -26,8 +26,12 @@ if [ ! -f base.raw ]; then
     printf 'root:x:0:0:root:/root:/bin/sh\nbin:x:1:1::/:/bin/false\n' > tree/etc/passwd
     printf 'root:*:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n' > tree/etc/shadow
     printf 'root:x:0:\nbin:x:1:\n' > tree/etc/group
-    echo 'ID=bench' > tree/etc/os-release
-    cp /bin/busybox tree/usr/bin/ 2>/dev/null || true
+    # Enough for libguestfs' inspection to call it a Debian root.
+    printf 'ID=debian\nVERSION_ID="12"\nNAME="Debian GNU/Linux"\n' > tree/etc/os-release
+    echo 12.0 > tree/etc/debian_version
+    echo 'UUID=00000000-0000-0000-0000-000000000000 / ext4 defaults 0 1' > tree/etc/fstab
+    mkdir -p tree/bin tree/sbin tree/usr/sbin tree/var/lib/dpkg tree/tmp
+    cp /bin/busybox tree/bin/sh 2>/dev/null || cp /bin/sh tree/bin/sh
     truncate -s 10G base.raw
     printf 'label: gpt\nstart=2048, size=2048\nstart=4096\n' | sfdisk -q base.raw
     start=$(sfdisk -d base.raw | awk -F'[=,]' '/base.raw2/ {gsub(/ /,"",$2); print $2}')
