@@ -89,7 +89,12 @@ impl ImageClient {
     /// temporary file beside it, checked against the recorded size and
     /// `os_hash_value`, fsynced, then renamed into place. On any mismatch
     /// or error nothing exists at `dest` and the temporary file is gone.
-    pub async fn image_fetch_to(&self, ctx: &RequestContext, id: &str, dest: &Path) -> Result<Fetched, FetchError> {
+    pub async fn image_fetch_to(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        dest: &Path,
+    ) -> Result<Fetched, FetchError> {
         let image = self.image_get(ctx, id).await?;
         if image.status != Status::Active {
             return Err(FetchError::new(
@@ -97,29 +102,47 @@ impl ImageClient {
                 format!("Image {id} is {}, not active.", image.status.as_str()),
             ));
         }
-        let (Some(expected_hash), Some(expected_size)) = (image.os_hash_value.clone(), image.size) else {
-            return Err(FetchError::new(FetchErrorKind::NotActive, format!("Image {id} has no data.")));
+        let (Some(expected_hash), Some(expected_size)) = (image.os_hash_value.clone(), image.size)
+        else {
+            return Err(FetchError::new(
+                FetchErrorKind::NotActive,
+                format!("Image {id} has no data."),
+            ));
         };
-        let Download::Full { mut stream, .. } = self.service.image_download(ctx, id, None).await? else {
-            return Err(FetchError::new(FetchErrorKind::NotActive, format!("Image {id} has no data.")));
+        let Download::Full { mut stream, .. } = self.service.image_download(ctx, id, None).await?
+        else {
+            return Err(FetchError::new(
+                FetchErrorKind::NotActive,
+                format!("Image {id} has no data."),
+            ));
         };
         let dir = dest.parent().unwrap_or(Path::new("."));
-        let io = |what: &str, e: std::io::Error| FetchError::new(FetchErrorKind::Io, format!("{what}: {e}"));
+        let io = |what: &str, e: std::io::Error| {
+            FetchError::new(FetchErrorKind::Io, format!("{what}: {e}"))
+        };
         let tmp = tempfile::Builder::new()
             .prefix(".fetch-")
             .tempfile_in(dir)
             .map_err(|e| io("cannot create a temporary file", e))?;
-        let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(|e| io("cannot open the temporary file", e))?);
+        let mut file = tokio::fs::File::from_std(
+            tmp.reopen()
+                .map_err(|e| io("cannot open the temporary file", e))?,
+        );
         let mut sha = Sha512::new();
         let mut size: u64 = 0;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| io("cannot read image data", e))?;
             size += chunk.len() as u64;
             if size > u64::try_from(expected_size).unwrap_or(0) {
-                return Err(FetchError::new(FetchErrorKind::Corrupt, format!("Image {id} served more bytes than its size.")));
+                return Err(FetchError::new(
+                    FetchErrorKind::Corrupt,
+                    format!("Image {id} served more bytes than its size."),
+                ));
             }
             sha.update(&chunk);
-            file.write_all(&chunk).await.map_err(|e| io("cannot write image data", e))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| io("cannot write image data", e))?;
         }
         let sha512 = hex::encode(sha.finalize());
         if size != u64::try_from(expected_size).unwrap_or(0) || sha512 != expected_hash {
@@ -128,9 +151,12 @@ impl ImageClient {
                 format!("Image {id} data does not match its recorded size and os_hash_value."),
             ));
         }
-        file.sync_all().await.map_err(|e| io("cannot sync image data", e))?;
+        file.sync_all()
+            .await
+            .map_err(|e| io("cannot sync image data", e))?;
         drop(file);
-        tmp.persist(dest).map_err(|e| io("cannot move image data into place", e.error))?;
+        tmp.persist(dest)
+            .map_err(|e| io("cannot move image data into place", e.error))?;
         Ok(Fetched {
             path: dest.to_path_buf(),
             size,

@@ -87,8 +87,14 @@ impl GlanceStoreSection {
         if let Some(host) = &self.s3_store_host {
             config.s3 = Some(crate::backend::s3::S3Config {
                 endpoint: Some(host.clone()),
-                bucket: self.s3_store_bucket.clone().unwrap_or_else(|| "glance".into()),
-                region: self.s3_store_region.clone().unwrap_or_else(|| "us-east-1".into()),
+                bucket: self
+                    .s3_store_bucket
+                    .clone()
+                    .unwrap_or_else(|| "glance".into()),
+                region: self
+                    .s3_store_region
+                    .clone()
+                    .unwrap_or_else(|| "us-east-1".into()),
                 access_key_id: self.s3_store_access_key.clone().unwrap_or_default(),
                 secret_access_key: self.s3_store_secret_key.clone().unwrap_or_default(),
             });

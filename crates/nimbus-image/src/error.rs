@@ -40,11 +40,17 @@ impl ImageError {
 
     /// A row holds a value we never write.
     pub fn corrupt(what: impl Into<String>) -> ImageError {
-        ImageError::new(ImageErrorKind::Corrupt, format!("unexpected stored value: {}", what.into()))
+        ImageError::new(
+            ImageErrorKind::Corrupt,
+            format!("unexpected stored value: {}", what.into()),
+        )
     }
 
     /// Attaches the cause.
-    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> ImageError {
+    pub fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> ImageError {
         self.source = Some(Box::new(source));
         self
     }
@@ -88,7 +94,10 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         // As Glance: missing data is 404, an unreachable store 503.
         match err.kind {
-            StoreErrorKind::NotFound => ApiError::not_found("Image data could not be found in its store.").with_detail(chain(&err)),
+            StoreErrorKind::NotFound => {
+                ApiError::not_found("Image data could not be found in its store.")
+                    .with_detail(chain(&err))
+            }
             StoreErrorKind::Unavailable => {
                 ApiError::unavailable("The image store is not available.").with_detail(chain(&err))
             }

@@ -34,7 +34,8 @@ impl DiskInspector {
     pub fn new(disk_format: &str, container_format: &str) -> DiskInspector {
         DiskInspector {
             inner: nimbus_disk::Inspector::new(),
-            declared: (container_format == "bare").then(|| expected_format(disk_format).to_string()),
+            declared: (container_format == "bare")
+                .then(|| expected_format(disk_format).to_string()),
             decided: false,
         }
     }
@@ -47,10 +48,10 @@ impl FormatObserver for DiskInspector {
         // rest of the verdict waits for the end of the stream.
         if !self.decided && self.inner.detected().is_some() {
             self.decided = true;
-            if let Some(declared) = &self.declared {
-                if let Some(reason) = self.inner.early_refusal(declared) {
-                    return Err(reason);
-                }
+            if let Some(declared) = &self.declared
+                && let Some(reason) = self.inner.early_refusal(declared)
+            {
+                return Err(reason);
             }
         }
         Ok(())

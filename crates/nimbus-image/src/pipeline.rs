@@ -307,7 +307,10 @@ mod tests {
         let mut p = Pipeline::start(dir.path(), plain(), 100).unwrap();
         p.push(Bytes::from(vec![1u8; 60])).await.unwrap();
         let err = p.push(Bytes::from(vec![1u8; 60])).await.unwrap_err();
-        assert!(matches!(err, PipelineError::TooLarge { limit: 100 }), "{err}");
+        assert!(
+            matches!(err, PipelineError::TooLarge { limit: 100 }),
+            "{err}"
+        );
         drop(p);
         // The workers drop the file once they see the channel closed.
         for _ in 0..100 {

@@ -13,7 +13,10 @@ use crate::support::{Harness, harness, harness_with, qemu_img_create, run};
 async fn refused(h: &Harness, data: Vec<u8>, disk_format: &str, status: u16, why: &str) {
     let before = h.stored_files();
     let id = h
-        .create("p", json!({"disk_format": disk_format, "container_format": "bare"}))
+        .create(
+            "p",
+            json!({"disk_format": disk_format, "container_format": "bare"}),
+        )
         .await;
     let r = h.upload(&id, "p", data).await;
     assert_eq!(r.status, status, "{why}: {:?}", r.body);
@@ -30,13 +33,19 @@ async fn refused(h: &Harness, data: Vec<u8>, disk_format: &str, status: u16, why
     }
     assert_eq!(st, "queued", "{why}");
     let doc = h.admin_show(&id).await;
-    assert!(doc["checksum"].is_null() && doc["size"].is_null(), "{why}: no checksum");
+    assert!(
+        doc["checksum"].is_null() && doc["size"].is_null(),
+        "{why}: no checksum"
+    );
     assert_eq!(h.stored_files(), before, "{why}: nothing stored");
 }
 
 async fn accepted(h: &Harness, data: Vec<u8>, disk_format: &str, why: &str) {
     let id = h
-        .create("p", json!({"disk_format": disk_format, "container_format": "bare"}))
+        .create(
+            "p",
+            json!({"disk_format": disk_format, "container_format": "bare"}),
+        )
         .await;
     let r = h.upload(&id, "p", data).await;
     assert_eq!(r.status, 204, "{why}: {:?}", r.body);
@@ -65,7 +74,14 @@ async fn qcow2_header_cases() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     // 1. Backing file.
-    refused(&h, qcow2(dir, &["-u", "-b", "/etc/hostname", "-F", "raw"]), "qcow2", 415, "backing file").await;
+    refused(
+        &h,
+        qcow2(dir, &["-u", "-b", "/etc/hostname", "-F", "raw"]),
+        "qcow2",
+        415,
+        "backing file",
+    )
+    .await;
     // 2. External data file, and the extension without the bit.
     let data_file = dir.join("data.raw");
     let opt = format!("data_file={}", data_file.display());
@@ -73,7 +89,14 @@ async fn qcow2_header_cases() {
     refused(&h, with_data.clone(), "qcow2", 415, "data_file").await;
     let mut no_bit = with_data;
     clear_incompatible(&mut no_bit, 2);
-    refused(&h, no_bit, "qcow2", 415, "data-file extension without the bit").await;
+    refused(
+        &h,
+        no_bit,
+        "qcow2",
+        415,
+        "data-file extension without the bit",
+    )
+    .await;
     // 3. Unknown incompatible bit, corrupt bit; dirty and zstd are fine.
     let mut unknown = qcow2(dir, &[]);
     set_incompatible(&mut unknown, 4);
@@ -84,7 +107,13 @@ async fn qcow2_header_cases() {
     let mut dirty = qcow2(dir, &[]);
     set_incompatible(&mut dirty, 0);
     accepted(&h, dirty, "qcow2", "dirty bit").await;
-    accepted(&h, qcow2(dir, &["-o", "compression_type=zstd"]), "qcow2", "zstd").await;
+    accepted(
+        &h,
+        qcow2(dir, &["-o", "compression_type=zstd"]),
+        "qcow2",
+        "zstd",
+    )
+    .await;
     // 4. Versions 1 and 4.
     for version in [1u32, 4] {
         let mut v = qcow2(dir, &[]);
@@ -98,7 +127,14 @@ async fn qcow2_header_cases() {
     // 17. Zeros declared qcow2.
     refused(&h, vec![0u8; 1 << 20], "qcow2", 415, "zeros declared qcow2").await;
     // 30. A tiny qcow2 claiming 1 TiB.
-    refused(&h, qemu_img_create(dir, "qcow2", &[], "1T"), "qcow2", 415, "1 TiB virtual size").await;
+    refused(
+        &h,
+        qemu_img_create(dir, "qcow2", &[], "1T"),
+        "qcow2",
+        415,
+        "1 TiB virtual size",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -116,7 +152,14 @@ async fn mislabelled_and_foreign_formats() {
     accepted(&h, ext4.clone(), "raw", "bare ext4 is raw").await;
     let header = qcow2(dir, &["-u", "-b", "/etc/shadow", "-F", "raw"]);
     ext4[..1024].copy_from_slice(&header[..1024]);
-    refused(&h, ext4, "raw", 415, "ext4 with a qcow2 header in the boot block").await;
+    refused(
+        &h,
+        ext4,
+        "raw",
+        415,
+        "ext4 with a qcow2 header in the boot block",
+    )
+    .await;
     // 9. Text VMDK with a flat extent pointing at a host file.
     let vmdk = "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n\
                 createType=\"monolithicFlat\"\n\n# Extent description\nRW 2048 FLAT \"/etc/shadow\" 0\n\n\
@@ -125,10 +168,26 @@ async fn mislabelled_and_foreign_formats() {
     text.resize(4096, 0);
     refused(&h, text, "vmdk", 415, "flat VMDK extent /etc/shadow").await;
     // 15. QED.
-    let r = h.json("POST", "/v2/images", "p", json!({"disk_format": "qed"})).await;
+    let r = h
+        .json("POST", "/v2/images", "p", json!({"disk_format": "qed"}))
+        .await;
     assert_eq!(r.status, 400, "qed is not a Glance disk_format");
-    refused(&h, qemu_img_create(dir, "qed", &[], "16M"), "raw", 415, "QED declared raw").await;
-    refused(&h, qemu_img_create(dir, "qed", &[], "16M"), "qcow2", 415, "QED declared qcow2").await;
+    refused(
+        &h,
+        qemu_img_create(dir, "qed", &[], "16M"),
+        "raw",
+        415,
+        "QED declared raw",
+    )
+    .await;
+    refused(
+        &h,
+        qemu_img_create(dir, "qed", &[], "16M"),
+        "qcow2",
+        415,
+        "QED declared qcow2",
+    )
+    .await;
     // Kernels and ramdisks are raw data.
     accepted(&h, vec![0x5a; 10_000], "aki", "kernel").await;
     accepted(&h, vec![0x5a; 10_000], "ari", "ramdisk").await;
@@ -143,10 +202,20 @@ async fn size_cap_quota_and_state() {
     .await
     .unwrap();
     // 20. Chunked (no length) over the cap: 413 once the cap is crossed.
-    let id = h.create("p", json!({"disk_format": "raw", "container_format": "bare"})).await;
-    let chunks: Vec<Result<Bytes, std::io::Error>> = (0..20).map(|_| Ok(Bytes::from(vec![1u8; 10_000]))).collect();
-    let req = Harness::req("PUT", &format!("/v2/images/{id}/file"), "p").header("content-type", "application/octet-stream");
-    let r = h.send(req, Body::from_stream(futures::stream::iter(chunks))).await;
+    let id = h
+        .create(
+            "p",
+            json!({"disk_format": "raw", "container_format": "bare"}),
+        )
+        .await;
+    let chunks: Vec<Result<Bytes, std::io::Error>> = (0..20)
+        .map(|_| Ok(Bytes::from(vec![1u8; 10_000])))
+        .collect();
+    let req = Harness::req("PUT", &format!("/v2/images/{id}/file"), "p")
+        .header("content-type", "application/octet-stream");
+    let r = h
+        .send(req, Body::from_stream(futures::stream::iter(chunks)))
+        .await;
     assert_eq!(r.status, 413, "{:?}", r.body);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(h.status_of(&id).await, "queued");
@@ -157,31 +226,55 @@ async fn size_cap_quota_and_state() {
     assert_eq!(r.status, 413);
     // Quota: 90 kB fits, another 90 kB does not.
     assert_eq!(h.upload(&id, "p", vec![1u8; 90_000]).await.status, 204);
-    let id2 = h.create("p", json!({"disk_format": "raw", "container_format": "bare"})).await;
+    let id2 = h
+        .create(
+            "p",
+            json!({"disk_format": "raw", "container_format": "bare"}),
+        )
+        .await;
     let r = h.upload(&id2, "p", vec![1u8; 90_000]).await;
     assert_eq!(r.status, 413);
     assert!(r.json()["message"].as_str().unwrap().contains("quota"));
     // Another project has its own quota.
-    let id3 = h.create("q", json!({"disk_format": "raw", "container_format": "bare"})).await;
+    let id3 = h
+        .create(
+            "q",
+            json!({"disk_format": "raw", "container_format": "bare"}),
+        )
+        .await;
     assert_eq!(h.upload(&id3, "q", vec![1u8; 90_000]).await.status, 204);
     // 22. Upload to an active image.
     assert_eq!(h.upload(&id, "p", vec![1u8; 10]).await.status, 409);
     // No formats yet: 400; wrong content type: 415.
     let bare = h.create("p", json!({})).await;
     assert_eq!(h.upload(&bare, "p", vec![1u8; 10]).await.status, 400);
-    let req = Harness::req("PUT", &format!("/v2/images/{id2}/file"), "p").header("content-type", "text/plain");
+    let req = Harness::req("PUT", &format!("/v2/images/{id2}/file"), "p")
+        .header("content-type", "text/plain");
     assert_eq!(h.send(req, Body::from("x")).await.status, 415);
 }
 
 #[tokio::test]
 async fn interrupted_uploads_leave_nothing() {
     let h = harness().await;
-    let id = h.create("p", json!({"disk_format": "raw", "container_format": "bare"})).await;
+    let id = h
+        .create(
+            "p",
+            json!({"disk_format": "raw", "container_format": "bare"}),
+        )
+        .await;
     // 21. The client goes away after 1 MiB.
-    let mut chunks: Vec<Result<Bytes, std::io::Error>> = (0..16).map(|_| Ok(Bytes::from(vec![3u8; 65_536]))).collect();
-    chunks.push(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "client went away")));
-    let req = Harness::req("PUT", &format!("/v2/images/{id}/file"), "p").header("content-type", "application/octet-stream");
-    let r = h.send(req, Body::from_stream(futures::stream::iter(chunks))).await;
+    let mut chunks: Vec<Result<Bytes, std::io::Error>> = (0..16)
+        .map(|_| Ok(Bytes::from(vec![3u8; 65_536])))
+        .collect();
+    chunks.push(Err(std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "client went away",
+    )));
+    let req = Harness::req("PUT", &format!("/v2/images/{id}/file"), "p")
+        .header("content-type", "application/octet-stream");
+    let r = h
+        .send(req, Body::from_stream(futures::stream::iter(chunks)))
+        .await;
     assert_eq!(r.status, 400);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(h.status_of(&id).await, "queued");

@@ -36,7 +36,12 @@ impl Reply {
 
 /// Stands in for the identity layer: the context comes from test headers.
 async fn fake_auth(mut req: Request, next: Next) -> axum::response::Response {
-    let header = |req: &Request, name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = |req: &Request, name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let project = header(&req, "x-test-project");
     let roles = header(&req, "x-test-roles");
     if let Some(project) = project {
@@ -61,7 +66,9 @@ async fn fake_auth(mut req: Request, next: Next) -> axum::response::Response {
 /// A database: SQLite in `dir`, or a fresh PostgreSQL database when asked.
 pub async fn database(dir: &Path, postgres: bool) -> Option<nimbus_db::Db> {
     if !postgres {
-        let db = nimbus_db::Db::open_sqlite(&dir.join("nimbus.sqlite"), 4).await.unwrap();
+        let db = nimbus_db::Db::open_sqlite(&dir.join("nimbus.sqlite"), 4)
+            .await
+            .unwrap();
         db.migrate().await.unwrap();
         return Some(db);
     }
@@ -75,9 +82,14 @@ pub async fn database(dir: &Path, postgres: bool) -> Option<nimbus_db::Db> {
     };
     let admin = nimbus_db::Db::connect(&base, 1).await.unwrap();
     let name = format!("nimbus_image_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(admin.pool()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(admin.pool())
+        .await
+        .unwrap();
     let (server, _) = base.rsplit_once('/').unwrap();
-    let db = nimbus_db::Db::connect(&format!("{server}/{name}"), 4).await.unwrap();
+    let db = nimbus_db::Db::connect(&format!("{server}/{name}"), 4)
+        .await
+        .unwrap();
     db.migrate().await.unwrap();
     Some(db)
 }
@@ -102,11 +114,20 @@ pub async fn harness() -> Harness {
 
 impl Harness {
     pub async fn send(&self, req: axum::http::request::Builder, body: Body) -> Reply {
-        let response = self.app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+        let response = self
+            .app
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.into_body().collect().await.unwrap().to_bytes();
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub fn req(method: &str, uri: &str, project: &str) -> axum::http::request::Builder {
@@ -122,12 +143,15 @@ impl Harness {
     }
 
     pub async fn get(&self, uri: &str, project: &str) -> Reply {
-        self.send(Self::req("GET", uri, project), Body::empty()).await
+        self.send(Self::req("GET", uri, project), Body::empty())
+            .await
     }
 
     pub async fn patch(&self, id: &str, project: &str, ops: Value) -> Reply {
-        let req = Self::req("PATCH", &format!("/v2/images/{id}"), project)
-            .header("content-type", "application/openstack-images-v2.1-json-patch");
+        let req = Self::req("PATCH", &format!("/v2/images/{id}"), project).header(
+            "content-type",
+            "application/openstack-images-v2.1-json-patch",
+        );
         self.send(req, Body::from(ops.to_string())).await
     }
 
@@ -155,7 +179,10 @@ impl Harness {
     }
 
     pub async fn status_of(&self, id: &str) -> String {
-        self.admin_show(id).await["status"].as_str().unwrap().to_string()
+        self.admin_show(id).await["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Files under the store and staging directories.
@@ -177,7 +204,11 @@ pub fn run(cmd: &str, args: &[&str]) -> Vec<u8> {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("{cmd} is required: {e}"));
-    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -198,7 +229,10 @@ pub fn qemu_virtual_size(data: &[u8], fmt: &str) -> u64 {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("probe");
     std::fs::write(&path, data).unwrap();
-    let out = run("qemu-img", &["info", "--output=json", "-f", fmt, path.to_str().unwrap()]);
+    let out = run(
+        "qemu-img",
+        &["info", "--output=json", "-f", fmt, path.to_str().unwrap()],
+    );
     let v: Value = serde_json::from_slice(&out).unwrap();
     v["virtual-size"].as_u64().unwrap()
 }

@@ -59,7 +59,8 @@ pub async fn stage(
 ) -> Result<StatusCode, ApiError> {
     check_octet_stream(&headers)?;
     let length = content_length(&headers)?;
-    svc.image_stage(&ctx, &id, length, body.into_data_stream()).await?;
+    svc.image_stage(&ctx, &id, length, body.into_data_stream())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -88,14 +89,17 @@ pub async fn import(
     Json(body): Json<ImportRequest>,
 ) -> Result<StatusCode, ApiError> {
     if body.all_stores == Some(true) || body.stores.as_ref().is_some_and(|s| s.len() > 1) {
-        return Err(ApiError::bad_request("Importing into several stores at once is not supported."));
+        return Err(ApiError::bad_request(
+            "Importing into several stores at once is not supported.",
+        ));
     }
     let store = body
         .stores
         .as_ref()
         .and_then(|s| s.first().cloned())
         .or_else(|| header_str(&headers, "x-image-meta-store").map(str::to_string));
-    svc.image_import(&ctx, &id, &body.method.name, store.as_deref()).await?;
+    svc.image_import(&ctx, &id, &body.method.name, store.as_deref())
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -120,11 +124,19 @@ pub async fn download(
             }
             response
         }
-        Download::Partial { stream, range, total } => {
-            let mut response = (StatusCode::PARTIAL_CONTENT, Body::from_stream(stream)).into_response();
+        Download::Partial {
+            stream,
+            range,
+            total,
+        } => {
+            let mut response =
+                (StatusCode::PARTIAL_CONTENT, Body::from_stream(stream)).into_response();
             let h = response.headers_mut();
             h.insert(header::CONTENT_TYPE, octet);
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(range.end - range.start));
+            h.insert(
+                header::CONTENT_LENGTH,
+                HeaderValue::from(range.end - range.start),
+            );
             let content_range = format!("bytes {}-{}/{total}", range.start, range.end - 1);
             if let Ok(v) = HeaderValue::from_str(&content_range) {
                 h.insert(header::CONTENT_RANGE, v);

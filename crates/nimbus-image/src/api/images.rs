@@ -35,12 +35,10 @@ pub async fn list(
         "first": first,
         "schema": "/v2/schemas/images",
     });
-    if more {
-        if let Some(last) = images.last() {
-            let mut params = kept.clone();
-            params.push(format!("marker={}", encode(&last.id)));
-            body["next"] = Value::String(format!("/v2/images?{}", params.join("&")));
-        }
+    if more && let Some(last) = images.last() {
+        let mut params = kept.clone();
+        params.push(format!("marker={}", encode(&last.id)));
+        body["next"] = Value::String(format!("/v2/images?{}", params.join("&")));
     }
     Ok(axum::Json(body).into_response())
 }
@@ -52,11 +50,17 @@ pub async fn create(
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
     let Value::Object(body) = body else {
-        return Err(ApiError::bad_request("The request body must be a JSON object."));
+        return Err(ApiError::bad_request(
+            "The request body must be a JSON object.",
+        ));
     };
     let image = svc.image_create(&ctx, &body).await?;
     let location = format!("/v2/images/{}", image.id);
-    let mut response = (StatusCode::CREATED, axum::Json(image_json(&image, svc.shows_locations(&ctx)))).into_response();
+    let mut response = (
+        StatusCode::CREATED,
+        axum::Json(image_json(&image, svc.shows_locations(&ctx))),
+    )
+        .into_response();
     if let Ok(value) = location.parse() {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -75,20 +79,29 @@ pub async fn show(
 
 /// Parses a JSON-patch body into operations on top-level attributes.
 fn patch_ops(body: &[u8]) -> Result<Vec<PatchOp>, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| ApiError::bad_request("Malformed request body: the body is not valid JSON."))?;
+    let value: Value = serde_json::from_slice(body).map_err(|_| {
+        ApiError::bad_request("Malformed request body: the body is not valid JSON.")
+    })?;
     let Value::Array(items) = value else {
-        return Err(ApiError::bad_request("Request body must be a JSON array of operation objects."));
+        return Err(ApiError::bad_request(
+            "Request body must be a JSON array of operation objects.",
+        ));
     };
     let mut ops = Vec::with_capacity(items.len());
     for item in items {
         let Value::Object(mut obj) = item else {
             return Err(ApiError::bad_request("Operations must be JSON objects."));
         };
-        let op = obj.remove("op").and_then(|v| v.as_str().map(str::to_string));
-        let path = obj.remove("path").and_then(|v| v.as_str().map(str::to_string));
+        let op = obj
+            .remove("op")
+            .and_then(|v| v.as_str().map(str::to_string));
+        let path = obj
+            .remove("path")
+            .and_then(|v| v.as_str().map(str::to_string));
         let (Some(op), Some(path)) = (op, path) else {
-            return Err(ApiError::bad_request("Operation objects must contain 'op' and 'path'."));
+            return Err(ApiError::bad_request(
+                "Operation objects must contain 'op' and 'path'.",
+            ));
         };
         let name = pointer_name(&path)?;
         let value = obj.remove("value");
@@ -97,10 +110,14 @@ fn patch_ops(body: &[u8]) -> Result<Vec<PatchOp>, ApiError> {
             ("replace", Some(v)) => PatchOp::Replace(name, v),
             ("remove", None) => PatchOp::Remove(name),
             ("add" | "replace", None) => {
-                return Err(ApiError::bad_request(format!("Operation \"{op}\" requires a member named \"value\".")));
+                return Err(ApiError::bad_request(format!(
+                    "Operation \"{op}\" requires a member named \"value\"."
+                )));
             }
             ("remove", Some(_)) => {
-                return Err(ApiError::bad_request("Operation \"remove\" must not have a \"value\"."));
+                return Err(ApiError::bad_request(
+                    "Operation \"remove\" must not have a \"value\".",
+                ));
             }
             _ => {
                 return Err(ApiError::bad_request(format!(
@@ -207,13 +224,33 @@ mod tests {
 
     #[test]
     fn patch_bodies_parse() {
-        let ops = patch_ops(br#"[{"op":"add","path":"/a~1b","value":"x"},{"op":"remove","path":"/k"}]"#).unwrap();
-        assert_eq!(ops, vec![PatchOp::Add("a/b".into(), json!("x")), PatchOp::Remove("k".into())]);
-        assert_eq!(patch_ops(br#"[{"op":"move","path":"/a"}]"#).unwrap_err().status(), 400);
-        assert_eq!(patch_ops(br#"[{"op":"add","path":"a","value":1}]"#).unwrap_err().status(), 400);
+        let ops =
+            patch_ops(br#"[{"op":"add","path":"/a~1b","value":"x"},{"op":"remove","path":"/k"}]"#)
+                .unwrap();
+        assert_eq!(
+            ops,
+            vec![
+                PatchOp::Add("a/b".into(), json!("x")),
+                PatchOp::Remove("k".into())
+            ]
+        );
+        assert_eq!(
+            patch_ops(br#"[{"op":"move","path":"/a"}]"#)
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert_eq!(
+            patch_ops(br#"[{"op":"add","path":"a","value":1}]"#)
+                .unwrap_err()
+                .status(),
+            400
+        );
         assert_eq!(patch_ops(br#"{"op":"add"}"#).unwrap_err().status(), 400);
         assert_eq!(
-            patch_ops(br#"[{"op":"add","path":"/locations/-","value":{}}]"#).unwrap_err().status(),
+            patch_ops(br#"[{"op":"add","path":"/locations/-","value":{}}]"#)
+                .unwrap_err()
+                .status(),
             403
         );
     }

@@ -22,7 +22,11 @@ use crate::app::ImageService;
 /// `public_url` is the base the version links point at.
 ///
 /// [`RequestContext`]: nimbus_common::RequestContext
-pub fn router(service: ImageService, public_url: &str, authenticate: impl FnOnce(Router) -> Router) -> Router {
+pub fn router(
+    service: ImageService,
+    public_url: &str,
+    authenticate: impl FnOnce(Router) -> Router,
+) -> Router {
     let base = public_url.trim_end_matches('/').to_string();
     let v300 = base.clone();
     Router::new()
@@ -30,7 +34,10 @@ pub fn router(service: ImageService, public_url: &str, authenticate: impl FnOnce
             "/",
             get(move || async move { (StatusCode::MULTIPLE_CHOICES, axum::Json(versions(&v300))) }),
         )
-        .route("/versions", get(move || async move { axum::Json(versions(&base)) }))
+        .route(
+            "/versions",
+            get(move || async move { axum::Json(versions(&base)) }),
+        )
         .merge(authenticate(v2_routes(service)))
         .fallback(|| async { ApiError::not_found("The resource could not be found.") })
         .layer(render_errors(ErrorStyle::Glance))
@@ -42,18 +49,37 @@ fn v2_routes(service: ImageService) -> Router {
         .route("/v2/images", get(images::list).post(images::create))
         .route(
             "/v2/images/{id}",
-            get(images::show).patch(images::update).delete(images::delete),
+            get(images::show)
+                .patch(images::update)
+                .delete(images::delete),
         )
-        .route("/v2/images/{id}/file", put(image_data::upload).get(image_data::download))
+        .route(
+            "/v2/images/{id}/file",
+            put(image_data::upload).get(image_data::download),
+        )
         .route("/v2/images/{id}/stage", put(image_data::stage))
         .route("/v2/images/{id}/import", post(image_data::import))
-        .route("/v2/images/{id}/actions/deactivate", post(images::deactivate))
-        .route("/v2/images/{id}/actions/reactivate", post(images::reactivate))
-        .route("/v2/images/{id}/tags/{tag}", put(images::tag_add).delete(images::tag_delete))
-        .route("/v2/images/{id}/members", get(members::list).post(members::create))
+        .route(
+            "/v2/images/{id}/actions/deactivate",
+            post(images::deactivate),
+        )
+        .route(
+            "/v2/images/{id}/actions/reactivate",
+            post(images::reactivate),
+        )
+        .route(
+            "/v2/images/{id}/tags/{tag}",
+            put(images::tag_add).delete(images::tag_delete),
+        )
+        .route(
+            "/v2/images/{id}/members",
+            get(members::list).post(members::create),
+        )
         .route(
             "/v2/images/{id}/members/{member}",
-            get(members::show).put(members::update).delete(members::delete),
+            get(members::show)
+                .put(members::update)
+                .delete(members::delete),
         )
         .route("/v2/schemas/image", get(schemas::image))
         .route("/v2/schemas/images", get(schemas::images))

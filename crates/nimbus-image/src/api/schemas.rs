@@ -21,7 +21,10 @@ fn nullable_string(description: &str, max: Option<u64>) -> Value {
 pub fn image_schema() -> Value {
     let mut disk = DISK_FORMATS.iter().map(|s| json!(s)).collect::<Vec<_>>();
     disk.insert(0, Value::Null);
-    let mut container = CONTAINER_FORMATS.iter().map(|s| json!(s)).collect::<Vec<_>>();
+    let mut container = CONTAINER_FORMATS
+        .iter()
+        .map(|s| json!(s))
+        .collect::<Vec<_>>();
     container.insert(0, Value::Null);
     json!({
         "name": "image",

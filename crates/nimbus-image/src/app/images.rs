@@ -67,8 +67,12 @@ fn string_or_null(name: &str, value: &Value, max: usize) -> Result<Option<String
     match value {
         Value::Null => Ok(None),
         Value::String(s) if s.chars().count() <= max => Ok(Some(s.clone())),
-        Value::String(_) => Err(ApiError::bad_request(format!("'{name}' is too long (at most {max} characters)."))),
-        _ => Err(ApiError::bad_request(format!("'{name}' must be a string or null."))),
+        Value::String(_) => Err(ApiError::bad_request(format!(
+            "'{name}' is too long (at most {max} characters)."
+        ))),
+        _ => Err(ApiError::bad_request(format!(
+            "'{name}' must be a string or null."
+        ))),
     }
 }
 
@@ -121,7 +125,9 @@ fn tags(value: &Value) -> Result<Vec<String>, ApiError> {
         }
     }
     if out.len() > TAG_QUOTA {
-        return Err(ApiError::over_limit(format!("Maximum number of tags ({TAG_QUOTA}) exceeded.")));
+        return Err(ApiError::over_limit(format!(
+            "Maximum number of tags ({TAG_QUOTA}) exceeded."
+        )));
     }
     out.sort();
     Ok(out)
@@ -129,10 +135,14 @@ fn tags(value: &Value) -> Result<Vec<String>, ApiError> {
 
 fn check_settable(name: &str) -> Result<(), ApiError> {
     if READ_ONLY.contains(&name) {
-        return Err(ApiError::forbidden(format!("Attribute '{name}' is read-only.")));
+        return Err(ApiError::forbidden(format!(
+            "Attribute '{name}' is read-only."
+        )));
     }
     if RESERVED.contains(&name) || name.starts_with("os_glance") {
-        return Err(ApiError::forbidden(format!("Attribute '{name}' is reserved.")));
+        return Err(ApiError::forbidden(format!(
+            "Attribute '{name}' is reserved."
+        )));
     }
     Ok(())
 }
@@ -155,7 +165,13 @@ fn is_base(name: &str) -> bool {
 }
 
 /// Sets a base attribute or custom property on `image`, enforcing who may.
-fn set_attribute(ctx: &RequestContext, image: &mut Image, name: &str, value: &Value, creating: bool) -> Result<(), ApiError> {
+fn set_attribute(
+    ctx: &RequestContext,
+    image: &mut Image,
+    name: &str,
+    value: &Value,
+    creating: bool,
+) -> Result<(), ApiError> {
     check_settable(name)?;
     match name {
         "id" => {
@@ -176,7 +192,9 @@ fn set_attribute(ctx: &RequestContext, image: &mut Image, name: &str, value: &Va
                 ))
             })?;
             if visibility == Visibility::Public && !ctx.is_admin() {
-                return Err(ApiError::forbidden("You are not authorized to publicize images."));
+                return Err(ApiError::forbidden(
+                    "You are not authorized to publicize images.",
+                ));
             }
             image.visibility = visibility;
         }
@@ -190,7 +208,11 @@ fn set_attribute(ctx: &RequestContext, image: &mut Image, name: &str, value: &Va
                     "Attribute {name} can be only replaced for a queued image."
                 )));
             }
-            let allowed: &[&str] = if name == "disk_format" { &DISK_FORMATS } else { &CONTAINER_FORMATS };
+            let allowed: &[&str] = if name == "disk_format" {
+                &DISK_FORMATS
+            } else {
+                &CONTAINER_FORMATS
+            };
             let parsed = one_of(name, value, allowed)?;
             if name == "disk_format" {
                 image.disk_format = parsed;
@@ -211,7 +233,9 @@ fn set_attribute(ctx: &RequestContext, image: &mut Image, name: &str, value: &Va
         "tags" => image.tags = tags(value)?,
         _ => {
             if name.is_empty() || name.chars().count() > MAX_STRING {
-                return Err(ApiError::bad_request("Property names must be 1 to 255 characters."));
+                return Err(ApiError::bad_request(
+                    "Property names must be 1 to 255 characters.",
+                ));
             }
             let Value::String(text) = value else {
                 return Err(ApiError::bad_request(format!(
@@ -219,7 +243,9 @@ fn set_attribute(ctx: &RequestContext, image: &mut Image, name: &str, value: &Va
                 )));
             };
             if text.len() > MAX_VALUE {
-                return Err(ApiError::bad_request(format!("Property '{name}' is too long.")));
+                return Err(ApiError::bad_request(format!(
+                    "Property '{name}' is too long."
+                )));
             }
             image.properties.insert(name.to_string(), text.clone());
             if image.properties.len() > PROPERTY_QUOTA {
@@ -234,7 +260,11 @@ fn set_attribute(ctx: &RequestContext, image: &mut Image, name: &str, value: &Va
 
 impl ImageService {
     /// `POST /v2/images`: a queued image owned by the caller's project.
-    pub async fn image_create(&self, ctx: &RequestContext, body: &Map<String, Value>) -> Result<Image, ApiError> {
+    pub async fn image_create(
+        &self,
+        ctx: &RequestContext,
+        body: &Map<String, Value>,
+    ) -> Result<Image, ApiError> {
         if !ctx.can_write() {
             return Err(ApiError::policy("add_image"));
         }
@@ -267,7 +297,10 @@ impl ImageService {
             set_attribute(ctx, &mut image, name, value, true)?;
         }
         if !store::images::image_create(self.pool(), &image).await? {
-            return Err(ApiError::conflict(format!("An image with identifier {} already exists", image.id)));
+            return Err(ApiError::conflict(format!(
+                "An image with identifier {} already exists",
+                image.id
+            )));
         }
         Ok(image)
     }
@@ -285,25 +318,36 @@ impl ImageService {
         for op in ops {
             match op {
                 PatchOp::Add(name, value) => {
-                    if flavor == PatchFlavor::V20 && !is_base(name) && image.properties.contains_key(name) {
-                        return Err(ApiError::conflict(format!("Property {name} already present.")));
+                    if flavor == PatchFlavor::V20
+                        && !is_base(name)
+                        && image.properties.contains_key(name)
+                    {
+                        return Err(ApiError::conflict(format!(
+                            "Property {name} already present."
+                        )));
                     }
                     set_attribute(ctx, &mut image, name, value, false)?;
                 }
                 PatchOp::Replace(name, value) => {
                     if !is_base(name) && !image.properties.contains_key(name) {
                         check_settable(name)?;
-                        return Err(ApiError::conflict(format!("Property {name} does not exist.")));
+                        return Err(ApiError::conflict(format!(
+                            "Property {name} does not exist."
+                        )));
                     }
                     set_attribute(ctx, &mut image, name, value, false)?;
                 }
                 PatchOp::Remove(name) => {
                     check_settable(name)?;
                     if is_base(name) {
-                        return Err(ApiError::forbidden(format!("Attribute '{name}' cannot be removed.")));
+                        return Err(ApiError::forbidden(format!(
+                            "Attribute '{name}' cannot be removed."
+                        )));
                     }
                     if image.properties.remove(name).is_none() {
-                        return Err(ApiError::conflict(format!("Property {name} does not exist.")));
+                        return Err(ApiError::conflict(format!(
+                            "Property {name} does not exist."
+                        )));
                     }
                 }
             }
@@ -323,7 +367,9 @@ impl ImageService {
     pub async fn image_delete(&self, ctx: &RequestContext, id: &str) -> Result<(), ApiError> {
         let image = self.image_modifiable(ctx, id, "delete").await?;
         if image.protected {
-            return Err(ApiError::forbidden(format!("Image {id} is protected and cannot be deleted.")));
+            return Err(ApiError::forbidden(format!(
+                "Image {id} is protected and cannot be deleted."
+            )));
         }
         if !store::images::image_delete(self.pool(), id).await? {
             return Err(not_found(id));
@@ -356,14 +402,21 @@ impl ImageService {
             return Ok(());
         }
         if image.tags.len() >= TAG_QUOTA {
-            return Err(ApiError::over_limit(format!("Maximum number of tags ({TAG_QUOTA}) exceeded.")));
+            return Err(ApiError::over_limit(format!(
+                "Maximum number of tags ({TAG_QUOTA}) exceeded."
+            )));
         }
         store::images::tag_add(self.pool(), id, tag).await?;
         Ok(())
     }
 
     /// `DELETE /v2/images/{id}/tags/{tag}`.
-    pub async fn tag_delete(&self, ctx: &RequestContext, id: &str, tag: &str) -> Result<(), ApiError> {
+    pub async fn tag_delete(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        tag: &str,
+    ) -> Result<(), ApiError> {
         self.image_modifiable(ctx, id, "modify").await?;
         if store::images::tag_delete(self.pool(), id, tag).await? {
             Ok(())
@@ -377,7 +430,10 @@ impl ImageService {
         let image = self.image_modifiable(ctx, id, "deactivate").await?;
         match image.status {
             Status::Deactivated => Ok(()),
-            Status::Active => self.transition_or_conflict(id, Status::Active, Status::Deactivated).await,
+            Status::Active => {
+                self.transition_or_conflict(id, Status::Active, Status::Deactivated)
+                    .await
+            }
             other => Err(ApiError::forbidden(format!(
                 "Not allowed to deactivate image in status '{}'",
                 other.as_str()
@@ -390,7 +446,10 @@ impl ImageService {
         let image = self.image_modifiable(ctx, id, "reactivate").await?;
         match image.status {
             Status::Active => Ok(()),
-            Status::Deactivated => self.transition_or_conflict(id, Status::Deactivated, Status::Active).await,
+            Status::Deactivated => {
+                self.transition_or_conflict(id, Status::Deactivated, Status::Active)
+                    .await
+            }
             other => Err(ApiError::forbidden(format!(
                 "Not allowed to reactivate image in status '{}'",
                 other.as_str()
@@ -398,7 +457,12 @@ impl ImageService {
         }
     }
 
-    async fn transition_or_conflict(&self, id: &str, from: Status, to: Status) -> Result<(), ApiError> {
+    async fn transition_or_conflict(
+        &self,
+        id: &str,
+        from: Status,
+        to: Status,
+    ) -> Result<(), ApiError> {
         if store::images::image_transition(self.pool(), id, from, to).await? {
             Ok(())
         } else {
@@ -411,7 +475,11 @@ impl ImageService {
     }
 
     /// `GET /v2/images`: one page, and whether there may be another.
-    pub async fn image_list(&self, ctx: &RequestContext, query: &[(String, String)]) -> Result<(Vec<Image>, bool), ApiError> {
+    pub async fn image_list(
+        &self,
+        ctx: &RequestContext,
+        query: &[(String, String)],
+    ) -> Result<(Vec<Image>, bool), ApiError> {
         if !ctx.can_read() {
             return Err(ApiError::policy("get_images"));
         }
@@ -434,7 +502,9 @@ impl ImageService {
             let boolean = |v: &str| match v.to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => Ok(true),
                 "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err(ApiError::bad_request(format!("Invalid value for {key}: '{v}'"))),
+                _ => Err(ApiError::bad_request(format!(
+                    "Invalid value for {key}: '{v}'"
+                ))),
             };
             match key.as_str() {
                 "limit" => limit = Some(value.as_str()),
@@ -471,10 +541,9 @@ impl ImageService {
                 "id" => q.ids = Some(in_values(value)),
                 "name" => q.names = Some(in_values(value)),
                 "status" => {
-                    q.status = Some(
-                        Status::parse(value)
-                            .ok_or_else(|| ApiError::bad_request(format!("Invalid status value: {value}")))?,
-                    )
+                    q.status = Some(Status::parse(value).ok_or_else(|| {
+                        ApiError::bad_request(format!("Invalid status value: {value}"))
+                    })?)
                 }
                 "owner" => q.owner = Some(value.clone()),
                 "disk_format" => q.disk_format = Some(value.clone()),
@@ -485,7 +554,9 @@ impl ImageService {
                 "protected" => q.protected = Some(boolean(value)?),
                 "os_hidden" => q.os_hidden = Some(boolean(value)?),
                 "created_at" | "updated_at" => {
-                    return Err(ApiError::bad_request(format!("Filtering by {key} is not supported.")));
+                    return Err(ApiError::bad_request(format!(
+                        "Filtering by {key} is not supported."
+                    )));
                 }
                 _ => q.properties.push((key.clone(), value.clone())),
             }
@@ -494,7 +565,9 @@ impl ImageService {
             sort_keys.push("created_at".into());
         }
         if !sort_dirs.is_empty() && sort_dirs.len() != 1 && sort_dirs.len() != sort_keys.len() {
-            return Err(ApiError::bad_request("Number of sort dirs does not match the number of sort keys"));
+            return Err(ApiError::bad_request(
+                "Number of sort dirs does not match the number of sort keys",
+            ));
         }
         for (i, key) in sort_keys.iter().enumerate() {
             if store::images::sort_column(key).is_none() {
@@ -507,13 +580,20 @@ impl ImageService {
             };
             q.sort.push((key.clone(), asc));
         }
-        let default = self.config.limit_param_default.min(self.config.api_limit_max);
+        let default = self
+            .config
+            .limit_param_default
+            .min(self.config.api_limit_max);
         let page = nimbus_common::PageParams::parse(limit, marker, self.config.api_limit_max)?;
         q.limit = if limit.is_some() { page.limit } else { default };
         if let Some(marker) = &page.marker {
             let found = match self.image_visible(ctx, marker).await {
                 Ok(image) => image,
-                Err(_) => return Err(ApiError::bad_request(format!("Invalid marker. Image {marker} could not be found."))),
+                Err(_) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid marker. Image {marker} could not be found."
+                    )));
+                }
             };
             q.marker = Some(found);
         }
@@ -542,14 +622,19 @@ fn parse_dir(d: &str) -> Result<bool, ApiError> {
     match d.trim() {
         "asc" => Ok(true),
         "desc" => Ok(false),
-        other => Err(ApiError::bad_request(format!("Invalid sort direction: {other}"))),
+        other => Err(ApiError::bad_request(format!(
+            "Invalid sort direction: {other}"
+        ))),
     }
 }
 
 /// `in:a,b` or a single value.
 fn in_values(value: &str) -> Vec<String> {
     match value.strip_prefix("in:") {
-        Some(list) => list.split(',').map(|s| s.trim().trim_matches('"').to_string()).collect(),
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().trim_matches('"').to_string())
+            .collect(),
         None => vec![value.to_string()],
     }
 }
@@ -568,7 +653,12 @@ mod tests {
     fn read_only_and_reserved_are_forbidden() {
         assert_eq!(check_settable("size").unwrap_err().status(), 403);
         assert_eq!(check_settable("deleted").unwrap_err().status(), 403);
-        assert_eq!(check_settable("os_glance_import_task").unwrap_err().status(), 403);
+        assert_eq!(
+            check_settable("os_glance_import_task")
+                .unwrap_err()
+                .status(),
+            403
+        );
         assert!(check_settable("hw_disk_bus").is_ok());
     }
 

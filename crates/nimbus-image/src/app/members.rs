@@ -26,14 +26,23 @@ fn member_not_found(member: &str, image: &str) -> ApiError {
 
 impl ImageService {
     /// `POST /v2/images/{id}/members`.
-    pub async fn member_create(&self, ctx: &RequestContext, id: &str, member: &str) -> Result<Member, ApiError> {
+    pub async fn member_create(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        member: &str,
+    ) -> Result<Member, ApiError> {
         let image = self.image_visible(ctx, id).await?;
         if !may_modify(ctx, &image) {
-            return Err(ApiError::forbidden("You are not permitted to create image members for the image."));
+            return Err(ApiError::forbidden(
+                "You are not permitted to create image members for the image.",
+            ));
         }
         only_shared(&image)?;
         if member.is_empty() || member.chars().count() > 255 {
-            return Err(ApiError::bad_request("The member must be a project id of 1 to 255 characters."));
+            return Err(ApiError::bad_request(
+                "The member must be a project id of 1 to 255 characters.",
+            ));
         }
         if store::members::member_list(self.pool(), id).await?.len() >= MEMBER_QUOTA {
             return Err(ApiError::over_limit(format!(
@@ -42,12 +51,18 @@ impl ImageService {
         }
         store::members::member_create(self.pool(), id, member)
             .await?
-            .ok_or_else(|| ApiError::conflict(format!("Member {member} already exists for image {id}.")))
+            .ok_or_else(|| {
+                ApiError::conflict(format!("Member {member} already exists for image {id}."))
+            })
     }
 
     /// `GET /v2/images/{id}/members`: all of them for the owner, only
     /// itself for a member.
-    pub async fn member_list(&self, ctx: &RequestContext, id: &str) -> Result<Vec<Member>, ApiError> {
+    pub async fn member_list(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<Vec<Member>, ApiError> {
         let image = self.image_visible(ctx, id).await?;
         only_shared(&image)?;
         let members = store::members::member_list(self.pool(), id).await?;
@@ -61,7 +76,12 @@ impl ImageService {
     }
 
     /// `GET /v2/images/{id}/members/{member}`.
-    pub async fn member_show(&self, ctx: &RequestContext, id: &str, member: &str) -> Result<Member, ApiError> {
+    pub async fn member_show(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        member: &str,
+    ) -> Result<Member, ApiError> {
         let image = self.image_visible(ctx, id).await?;
         only_shared(&image)?;
         let own = ctx.project_id.as_deref() == Some(member);
@@ -99,11 +119,18 @@ impl ImageService {
     }
 
     /// `DELETE /v2/images/{id}/members/{member}`: the owner removes a member.
-    pub async fn member_delete(&self, ctx: &RequestContext, id: &str, member: &str) -> Result<(), ApiError> {
+    pub async fn member_delete(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        member: &str,
+    ) -> Result<(), ApiError> {
         let image = self.image_visible(ctx, id).await?;
         only_shared(&image)?;
         if !may_modify(ctx, &image) {
-            return Err(ApiError::forbidden("You are not permitted to delete image members for the image."));
+            return Err(ApiError::forbidden(
+                "You are not permitted to delete image members for the image.",
+            ));
         }
         if store::members::member_delete(self.pool(), id, member).await? {
             Ok(())

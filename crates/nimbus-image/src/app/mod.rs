@@ -44,36 +44,51 @@ impl ImageService {
     /// Opens the configured stores and recovers from an unclean stop: images
     /// left mid-upload go back to `queued` and partial data is deleted.
     pub async fn new(db: Db, config: ImageConfig) -> Result<ImageService, ImageError> {
-        let mut stores: Vec<Arc<dyn Store>> = vec![Arc::new(FileStore::new(&config.filesystem_store_datadir)?)];
+        let mut stores: Vec<Arc<dyn Store>> =
+            vec![Arc::new(FileStore::new(&config.filesystem_store_datadir)?)];
         if let Some(s3) = &config.s3 {
             stores.push(Arc::new(S3Store::new(s3)?));
         }
         let stores = Stores::new(&config.default_backend, stores).ok_or_else(|| {
             ImageError::new(
                 ImageErrorKind::Io,
-                format!("default_backend '{}' is not a configured store", config.default_backend),
+                format!(
+                    "default_backend '{}' is not a configured store",
+                    config.default_backend
+                ),
             )
         })?;
         let reset = crate::store::images::reset_interrupted(db.pool()).await?;
         if reset > 0 {
-            tracing::warn!(images = reset, "uploads interrupted by the last stop were reset to queued");
+            tracing::warn!(
+                images = reset,
+                "uploads interrupted by the last stop were reset to queued"
+            );
         }
         // Nothing is mid-upload now: whatever is staged is left over.
         if config.staging_dir.exists() {
             std::fs::remove_dir_all(&config.staging_dir).map_err(|e| {
-                ImageError::new(ImageErrorKind::Io, format!("cannot clear {}", config.staging_dir.display()))
-                    .with_source(e)
+                ImageError::new(
+                    ImageErrorKind::Io,
+                    format!("cannot clear {}", config.staging_dir.display()),
+                )
+                .with_source(e)
             })?;
         }
         std::fs::create_dir_all(&config.staging_dir).map_err(|e| {
-            ImageError::new(ImageErrorKind::Io, format!("cannot create {}", config.staging_dir.display()))
-                .with_source(e)
+            ImageError::new(
+                ImageErrorKind::Io,
+                format!("cannot create {}", config.staging_dir.display()),
+            )
+            .with_source(e)
         })?;
         Ok(ImageService {
             db,
             stores,
             config: Arc::new(config),
-            inspector: Arc::new(|disk, container| Box::new(crate::inspect::DiskInspector::new(disk, container))),
+            inspector: Arc::new(|disk, container| {
+                Box::new(crate::inspect::DiskInspector::new(disk, container))
+            }),
         })
     }
 

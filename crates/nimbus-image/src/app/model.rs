@@ -78,7 +78,10 @@ impl Status {
                 | (Importing, Uploading)
                 | (Active, Deactivated)
                 | (Deactivated, Active)
-                | (Queued | Saving | Active | Killed | Uploading | Importing | Deactivated, PendingDelete | Deleted)
+                | (
+                    Queued | Saving | Active | Killed | Uploading | Importing | Deactivated,
+                    PendingDelete | Deleted
+                )
                 | (PendingDelete, Deleted)
         )
     }
@@ -254,7 +257,10 @@ mod tests {
         }
         assert_eq!(Status::parse("Active"), None);
         assert_eq!(Visibility::parse("community"), Some(Visibility::Community));
-        assert_eq!(MemberStatus::parse("accepted"), Some(MemberStatus::Accepted));
+        assert_eq!(
+            MemberStatus::parse("accepted"),
+            Some(MemberStatus::Accepted)
+        );
     }
 
     #[test]

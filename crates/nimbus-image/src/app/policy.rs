@@ -40,21 +40,34 @@ impl ImageService {
             Visibility::Public | Visibility::Community => true,
             Visibility::Private => false,
             Visibility::Shared => match &ctx.project_id {
-                Some(p) => store::members::member_get(self.pool(), id, p).await?.is_some(),
+                Some(p) => store::members::member_get(self.pool(), id, p)
+                    .await?
+                    .is_some(),
                 None => false,
             },
         };
-        if visible { Ok(image) } else { Err(not_found(id)) }
+        if visible {
+            Ok(image)
+        } else {
+            Err(not_found(id))
+        }
     }
 
     /// The image `id` if the caller may change it: 404 when it cannot see
     /// it, 403 when it can see but not change it.
-    pub async fn image_modifiable(&self, ctx: &RequestContext, id: &str, action: &str) -> Result<Image, ApiError> {
+    pub async fn image_modifiable(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        action: &str,
+    ) -> Result<Image, ApiError> {
         let image = self.image_visible(ctx, id).await?;
         if may_modify(ctx, &image) {
             Ok(image)
         } else {
-            Err(ApiError::forbidden(format!("You are not permitted to {action} this image.")))
+            Err(ApiError::forbidden(format!(
+                "You are not permitted to {action} this image."
+            )))
         }
     }
 }

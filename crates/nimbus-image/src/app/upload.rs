@@ -143,7 +143,9 @@ fn pipeline_error(e: PipelineError, quota_limited: bool) -> ApiError {
         PipelineError::TooLarge { limit } => ApiError::over_limit(format!(
             "Image exceeds the storage quota or the size cap of {limit} bytes."
         )),
-        PipelineError::Refused(reason) => ApiError::unsupported_media_type(format!("Image data refused: {reason}")),
+        PipelineError::Refused(reason) => {
+            ApiError::unsupported_media_type(format!("Image data refused: {reason}"))
+        }
         other => ApiError::internal(other),
     }
 }
@@ -176,7 +178,9 @@ impl ImageService {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let (Some(disk_format), Some(container_format)) = (&image.disk_format, &image.container_format) else {
+        let (Some(disk_format), Some(container_format)) =
+            (&image.disk_format, &image.container_format)
+        else {
             return Err(ApiError::bad_request(
                 "Properties disk_format, container_format must be set prior to saving data.",
             ));
@@ -186,7 +190,9 @@ impl ImageService {
         let mut quota_limited = false;
         if self.config.user_storage_quota > 0 {
             let used = match &image.owner {
-                Some(owner) => u64::try_from(store::images::usage(self.pool(), owner).await?).unwrap_or(0),
+                Some(owner) => {
+                    u64::try_from(store::images::usage(self.pool(), owner).await?).unwrap_or(0)
+                }
                 None => 0,
             };
             let left = self.config.user_storage_quota.saturating_sub(used);
@@ -195,10 +201,13 @@ impl ImageService {
                 quota_limited = true;
             }
         }
-        if let Some(length) = content_length {
-            if length > limit {
-                return Err(pipeline_error(PipelineError::TooLarge { limit }, quota_limited));
-            }
+        if let Some(length) = content_length
+            && length > limit
+        {
+            return Err(pipeline_error(
+                PipelineError::TooLarge { limit },
+                quota_limited,
+            ));
         }
         if !store::images::image_transition(self.pool(), &image.id, Status::Queued, during).await? {
             let now = store::images::image_get(self.pool(), &image.id)
@@ -217,26 +226,34 @@ impl ImageService {
             armed: true,
         };
         let observer = (self.inspector)(disk_format, container_format);
-        let mut pipeline =
-            Pipeline::start(&self.config.staging_dir, observer, limit).map_err(|e| pipeline_error(e, false))?;
+        let mut pipeline = Pipeline::start(&self.config.staging_dir, observer, limit)
+            .map_err(|e| pipeline_error(e, false))?;
         let mut body = std::pin::pin!(body);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
                 ApiError::bad_request("The image data ended before it was complete.").with_detail(e)
             })?;
-            pipeline.push(chunk).await.map_err(|e| pipeline_error(e, quota_limited))?;
+            pipeline
+                .push(chunk)
+                .await
+                .map_err(|e| pipeline_error(e, quota_limited))?;
         }
-        if let Some(length) = content_length {
-            if pipeline.size() != length {
-                return Err(ApiError::bad_request(format!(
-                    "Received {} bytes of the {length} announced.",
-                    pipeline.size()
-                )));
-            }
+        if let Some(length) = content_length
+            && pipeline.size() != length
+        {
+            return Err(ApiError::bad_request(format!(
+                "Received {} bytes of the {length} announced.",
+                pipeline.size()
+            )));
         }
-        let staged = pipeline.finish().await.map_err(|e| pipeline_error(e, quota_limited))?;
+        let staged = pipeline
+            .finish()
+            .await
+            .map_err(|e| pipeline_error(e, quota_limited))?;
         if let Err(reason) = &staged.verdict.safety {
-            return Err(ApiError::unsupported_media_type(format!("Image data refused: {reason}")));
+            return Err(ApiError::unsupported_media_type(format!(
+                "Image data refused: {reason}"
+            )));
         }
         if container_format == "bare" && !format_matches(disk_format, &staged.verdict.format) {
             return Err(ApiError::unsupported_media_type(format!(
@@ -274,7 +291,9 @@ impl ImageService {
             Ok(true) => Ok(()),
             Ok(false) => {
                 self.data_delete(&location).await;
-                Err(ApiError::conflict(format!("Image {id} was deleted or changed during the upload.")))
+                Err(ApiError::conflict(format!(
+                    "Image {id} was deleted or changed during the upload."
+                )))
             }
             Err(e) => {
                 self.data_delete(&location).await;
@@ -306,14 +325,17 @@ impl ImageService {
     {
         let image = self.image_modifiable(ctx, id, "upload data to").await?;
         let store_id = self.store_choice(store_id)?;
-        let (staged, mut guard) = self.receive(&image, Status::Saving, content_length, body).await?;
+        let (staged, mut guard) = self
+            .receive(&image, Status::Saving, content_length, body)
+            .await?;
         let info = StagedInfo {
             size: staged.size,
             md5: staged.md5,
             sha512: staged.sha512,
             virtual_size: staged.verdict.virtual_size,
         };
-        self.commit(id, Status::Saving, &store_id, staged.file, &info).await?;
+        self.commit(id, Status::Saving, &store_id, staged.file, &info)
+            .await?;
         guard.armed = false;
         Ok(())
     }
@@ -332,7 +354,9 @@ impl ImageService {
         E: std::fmt::Display,
     {
         let image = self.image_modifiable(ctx, id, "stage data for").await?;
-        let (staged, mut guard) = self.receive(&image, Status::Uploading, content_length, body).await?;
+        let (staged, mut guard) = self
+            .receive(&image, Status::Uploading, content_length, body)
+            .await?;
         let info = StagedInfo {
             size: staged.size,
             md5: staged.md5,
@@ -344,10 +368,13 @@ impl ImageService {
             .await
             .map_err(ApiError::internal)?;
         let target = self.staged_path(id);
-        staged
-            .file
-            .persist(&target)
-            .map_err(|e| ApiError::internal(format!("cannot keep staged data at {}: {}", target.display(), e.error)))?;
+        staged.file.persist(&target).map_err(|e| {
+            ApiError::internal(format!(
+                "cannot keep staged data at {}: {}",
+                target.display(),
+                e.error
+            ))
+        })?;
         guard.armed = false;
         Ok(())
     }
@@ -375,10 +402,18 @@ impl ImageService {
                 "Image {id} needs to be staged before the glance-direct method can be used."
             )));
         }
-        let info: StagedInfo = serde_json::from_slice(&tokio::fs::read(&info_path).await.map_err(ApiError::internal)?)
-            .map_err(ApiError::internal)?;
-        if !store::images::image_transition(self.pool(), id, Status::Uploading, Status::Importing).await? {
-            return Err(ApiError::conflict(format!("Image {id} is already being imported.")));
+        let info: StagedInfo = serde_json::from_slice(
+            &tokio::fs::read(&info_path)
+                .await
+                .map_err(ApiError::internal)?,
+        )
+        .map_err(ApiError::internal)?;
+        if !store::images::image_transition(self.pool(), id, Status::Uploading, Status::Importing)
+            .await?
+        {
+            return Err(ApiError::conflict(format!(
+                "Image {id} is already being imported."
+            )));
         }
         let service = self.clone();
         let id = id.to_string();
@@ -395,7 +430,9 @@ impl ImageService {
             let result = match opened {
                 Ok((file, path)) => {
                     let named = tempfile::NamedTempFile::from_parts(file, path);
-                    service.commit(&id, Status::Importing, &store_id, named, &info).await
+                    service
+                        .commit(&id, Status::Importing, &store_id, named, &info)
+                        .await
                 }
                 Err(e) => Err(ApiError::internal(e)),
             };
@@ -465,7 +502,10 @@ mod tests {
         assert_eq!(parse_range("bytes=900-", 1000), r(900, 1000));
         assert_eq!(parse_range("bytes=-10", 1000), r(990, 1000));
         assert_eq!(parse_range("bytes=990-5000", 1000), r(990, 1000));
-        assert_eq!(parse_range("bytes=1000-", 1000), RangeRequest::Unsatisfiable);
+        assert_eq!(
+            parse_range("bytes=1000-", 1000),
+            RangeRequest::Unsatisfiable
+        );
         assert_eq!(parse_range("bytes=0-1,5-6", 1000), RangeRequest::Whole);
         assert_eq!(parse_range("items=0-1", 1000), RangeRequest::Whole);
         assert_eq!(parse_range("bytes=x-y", 1000), RangeRequest::Whole);

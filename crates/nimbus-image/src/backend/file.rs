@@ -26,10 +26,18 @@ impl FileStore {
     /// A store under `root` (created if missing).
     pub fn new(root: &Path) -> Result<FileStore, StoreError> {
         std::fs::create_dir_all(root).map_err(|e| {
-            StoreError::new(StoreErrorKind::Io, format!("cannot create {}", root.display())).with_source(e)
+            StoreError::new(
+                StoreErrorKind::Io,
+                format!("cannot create {}", root.display()),
+            )
+            .with_source(e)
         })?;
         let root = root.canonicalize().map_err(|e| {
-            StoreError::new(StoreErrorKind::Io, format!("cannot resolve {}", root.display())).with_source(e)
+            StoreError::new(
+                StoreErrorKind::Io,
+                format!("cannot resolve {}", root.display()),
+            )
+            .with_source(e)
         })?;
         Ok(FileStore { root })
     }
@@ -42,7 +50,12 @@ impl FileStore {
     /// The file a location names, only if it is a plain file name directly
     /// in the store directory: a location is never a way to reach a host file.
     fn path_of(&self, location: &str) -> Result<PathBuf, StoreError> {
-        let bad = || StoreError::new(StoreErrorKind::BadLocation, format!("not a location of this store: {location}"));
+        let bad = || {
+            StoreError::new(
+                StoreErrorKind::BadLocation,
+                format!("not a location of this store: {location}"),
+            )
+        };
         let path = location.strip_prefix("file://").ok_or_else(bad)?;
         let path = Path::new(path);
         let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(bad)?;
@@ -77,17 +90,26 @@ impl Store for FileStore {
         "file"
     }
 
-    fn put<'a>(&'a self, image_id: &'a str, data: NamedTempFile, _size: u64) -> BoxFuture<'a, Result<String, StoreError>> {
+    fn put<'a>(
+        &'a self,
+        image_id: &'a str,
+        data: NamedTempFile,
+        _size: u64,
+    ) -> BoxFuture<'a, Result<String, StoreError>> {
         async move {
             if !nimbus_common::ids::is_valid_id(image_id) {
-                return Err(StoreError::new(StoreErrorKind::BadLocation, "invalid image id"));
+                return Err(StoreError::new(
+                    StoreErrorKind::BadLocation,
+                    "invalid image id",
+                ));
             }
             let target = self.root.join(image_id);
             let root = self.root.clone();
             let moved = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-                data.as_file()
-                    .sync_all()
-                    .map_err(io_error(format!("cannot sync data for {}", target.display())))?;
+                data.as_file().sync_all().map_err(io_error(format!(
+                    "cannot sync data for {}",
+                    target.display()
+                )))?;
                 match data.persist_noclobber(&target) {
                     Ok(_) => {}
                     // Staging on another filesystem: copy into a temporary
@@ -102,10 +124,15 @@ impl Store for FileStore {
                         tmp.as_file()
                             .sync_all()
                             .map_err(io_error(format!("cannot sync {}", root.display())))?;
-                        tmp.persist_noclobber(&target)
-                            .map_err(|e| io_error(format!("cannot store {}", target.display()))(e.error))?;
+                        tmp.persist_noclobber(&target).map_err(|e| {
+                            io_error(format!("cannot store {}", target.display()))(e.error)
+                        })?;
                     }
-                    Err(e) => return Err(io_error(format!("cannot store {}", target.display()))(e.error)),
+                    Err(e) => {
+                        return Err(io_error(format!("cannot store {}", target.display()))(
+                            e.error,
+                        ));
+                    }
                 }
                 // The rename is durable only once the directory is synced.
                 std::fs::File::open(&root)
@@ -113,14 +140,20 @@ impl Store for FileStore {
                     .map_err(io_error(format!("cannot sync {}", root.display())))
             })
             .await
-            .map_err(|e| StoreError::new(StoreErrorKind::Io, format!("store worker failed: {e}")))?;
+            .map_err(|e| {
+                StoreError::new(StoreErrorKind::Io, format!("store worker failed: {e}"))
+            })?;
             moved?;
             Ok(format!("file://{}", self.root.join(image_id).display()))
         }
         .boxed()
     }
 
-    fn get<'a>(&'a self, location: &'a str, range: Option<ByteRange>) -> BoxFuture<'a, Result<ByteStream, StoreError>> {
+    fn get<'a>(
+        &'a self,
+        location: &'a str,
+        range: Option<ByteRange>,
+    ) -> BoxFuture<'a, Result<ByteStream, StoreError>> {
         async move {
             let path = self.path_of(location)?;
             let mut file = tokio::fs::File::open(&path)
@@ -190,10 +223,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(&dir.path().join("images")).unwrap();
         let data: Vec<u8> = (0..600_000u32).map(|i| i as u8).collect();
-        let loc = store.put("abc", staged(dir.path(), &data), data.len() as u64).await.unwrap();
+        let loc = store
+            .put("abc", staged(dir.path(), &data), data.len() as u64)
+            .await
+            .unwrap();
         assert_eq!(loc, format!("file://{}/abc", store.root().display()));
         assert_eq!(read_all(store.get(&loc, None).await.unwrap()).await, data);
-        let part = read_all(store.get(&loc, Some(ByteRange { start: 10, end: 300_000 })).await.unwrap()).await;
+        let part = read_all(
+            store
+                .get(
+                    &loc,
+                    Some(ByteRange {
+                        start: 10,
+                        end: 300_000,
+                    }),
+                )
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!(part, &data[10..300_000]);
         store.delete(&loc).await.unwrap();
         store.delete(&loc).await.unwrap();
@@ -215,7 +263,10 @@ mod tests {
         ] {
             let err = store.get(&loc, None).await.err().unwrap();
             assert_eq!(err.kind, StoreErrorKind::BadLocation, "{loc}");
-            assert_eq!(store.delete(&loc).await.unwrap_err().kind, StoreErrorKind::BadLocation);
+            assert_eq!(
+                store.delete(&loc).await.unwrap_err().kind,
+                StoreErrorKind::BadLocation
+            );
         }
     }
 
@@ -223,8 +274,19 @@ mod tests {
     async fn an_existing_image_is_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(&dir.path().join("images")).unwrap();
-        let loc = store.put("x1", staged(dir.path(), b"first"), 5).await.unwrap();
-        assert!(store.put("x1", staged(dir.path(), b"second"), 6).await.is_err());
-        assert_eq!(read_all(store.get(&loc, None).await.unwrap()).await, b"first");
+        let loc = store
+            .put("x1", staged(dir.path(), b"first"), 5)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .put("x1", staged(dir.path(), b"second"), 6)
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            read_all(store.get(&loc, None).await.unwrap()).await,
+            b"first"
+        );
     }
 }

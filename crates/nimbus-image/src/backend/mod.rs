@@ -56,7 +56,10 @@ impl StoreError {
     }
 
     /// Attaches the cause.
-    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    pub fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
         self.source = Some(Box::new(source));
         self
     }
@@ -80,8 +83,12 @@ pub trait Store: Send + Sync {
     /// The location scheme this store answers for (`file`, `s3`).
     fn scheme(&self) -> &str;
     /// Stores verified data for `image_id`; returns its location.
-    fn put<'a>(&'a self, image_id: &'a str, data: NamedTempFile, size: u64)
-    -> BoxFuture<'a, Result<String, StoreError>>;
+    fn put<'a>(
+        &'a self,
+        image_id: &'a str,
+        data: NamedTempFile,
+        size: u64,
+    ) -> BoxFuture<'a, Result<String, StoreError>>;
     /// Streams the data at `location`, or a range of it.
     fn get<'a>(
         &'a self,
@@ -111,8 +118,10 @@ impl std::fmt::Debug for Stores {
 impl Stores {
     /// A registry whose default is `default`; `None` if it is not among `stores`.
     pub fn new(default: &str, stores: Vec<Arc<dyn Store>>) -> Option<Stores> {
-        let stores: BTreeMap<String, Arc<dyn Store>> =
-            stores.into_iter().map(|s| (s.id().to_string(), s)).collect();
+        let stores: BTreeMap<String, Arc<dyn Store>> = stores
+            .into_iter()
+            .map(|s| (s.id().to_string(), s))
+            .collect();
         stores.contains_key(default).then(|| Stores {
             default: default.to_string(),
             stores,

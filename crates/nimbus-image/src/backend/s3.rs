@@ -60,7 +60,11 @@ impl S3Store {
                 .with_allow_http(endpoint.starts_with("http://"));
         }
         let client = builder.build().map_err(|e| {
-            StoreError::new(StoreErrorKind::BadLocation, "invalid S3 store configuration").with_source(e)
+            StoreError::new(
+                StoreErrorKind::BadLocation,
+                "invalid S3 store configuration",
+            )
+            .with_source(e)
         })?;
         Ok(S3Store {
             bucket: config.bucket.clone(),
@@ -69,7 +73,12 @@ impl S3Store {
     }
 
     fn key_of(&self, location: &str) -> Result<ObjectPath, StoreError> {
-        let bad = || StoreError::new(StoreErrorKind::BadLocation, format!("not a location of this store: {location}"));
+        let bad = || {
+            StoreError::new(
+                StoreErrorKind::BadLocation,
+                format!("not a location of this store: {location}"),
+            )
+        };
         let rest = location.strip_prefix("s3://").ok_or_else(bad)?;
         let (bucket, key) = rest.split_once('/').ok_or_else(bad)?;
         let id = key.strip_prefix("images/").ok_or_else(bad)?;
@@ -103,13 +112,23 @@ impl Store for S3Store {
         "s3"
     }
 
-    fn put<'a>(&'a self, image_id: &'a str, data: NamedTempFile, _size: u64) -> BoxFuture<'a, Result<String, StoreError>> {
+    fn put<'a>(
+        &'a self,
+        image_id: &'a str,
+        data: NamedTempFile,
+        _size: u64,
+    ) -> BoxFuture<'a, Result<String, StoreError>> {
         async move {
             if !nimbus_common::ids::is_valid_id(image_id) {
-                return Err(StoreError::new(StoreErrorKind::BadLocation, "invalid image id"));
+                return Err(StoreError::new(
+                    StoreErrorKind::BadLocation,
+                    "invalid image id",
+                ));
             }
             let key = ObjectPath::from(format!("images/{image_id}"));
-            let io = |e| StoreError::new(StoreErrorKind::Io, "cannot read staged image data").with_source(e);
+            let io = |e| {
+                StoreError::new(StoreErrorKind::Io, "cannot read staged image data").with_source(e)
+            };
             let mut file = tokio::fs::File::open(data.path()).await.map_err(io)?;
             let upload = self
                 .client
@@ -138,7 +157,11 @@ impl Store for S3Store {
         .boxed()
     }
 
-    fn get<'a>(&'a self, location: &'a str, range: Option<ByteRange>) -> BoxFuture<'a, Result<ByteStream, StoreError>> {
+    fn get<'a>(
+        &'a self,
+        location: &'a str,
+        range: Option<ByteRange>,
+    ) -> BoxFuture<'a, Result<ByteStream, StoreError>> {
         async move {
             let key = self.key_of(location)?;
             let options = GetOptions {

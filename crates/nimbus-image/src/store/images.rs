@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use nimbus_db::{Pool, now_micros};
-use sqlx::{AssertSqlSafe, Row};
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::{Arg, Sql};
 use crate::app::model::{Image, MemberStatus, Status, Visibility};
@@ -20,7 +20,8 @@ fn from_row(row: &AnyRow) -> Result<Image, ImageError> {
     Ok(Image {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        status: Status::parse(&status).ok_or_else(|| ImageError::corrupt(format!("status {status}")))?,
+        status: Status::parse(&status)
+            .ok_or_else(|| ImageError::corrupt(format!("status {status}")))?,
         visibility: Visibility::parse(&visibility)
             .ok_or_else(|| ImageError::corrupt(format!("visibility {visibility}")))?,
         owner: row.try_get("owner")?,
@@ -84,7 +85,10 @@ pub async fn image_create(pool: &Pool, image: &Image) -> Result<bool, ImageError
     Ok(true)
 }
 
-async fn write_extras(tx: &mut sqlx::Transaction<'_, sqlx::Any>, image: &Image) -> Result<(), ImageError> {
+async fn write_extras(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    image: &Image,
+) -> Result<(), ImageError> {
     sqlx::query("DELETE FROM image_properties WHERE image_id = $1")
         .bind(&image.id)
         .execute(&mut **tx)
@@ -115,28 +119,37 @@ async fn load_extras(pool: &Pool, images: &mut [Image]) -> Result<(), ImageError
     // One query per image keeps the SQL portable; pages are at most a few
     // hundred images.
     for image in images.iter_mut() {
-        let props = sqlx::query("SELECT name, value FROM image_properties WHERE image_id = $1 ORDER BY name")
-            .bind(&image.id)
-            .fetch_all(pool)
-            .await?;
+        let props = sqlx::query(
+            "SELECT name, value FROM image_properties WHERE image_id = $1 ORDER BY name",
+        )
+        .bind(&image.id)
+        .fetch_all(pool)
+        .await?;
         for row in props {
-            image.properties.insert(row.try_get("name")?, row.try_get("value")?);
+            image
+                .properties
+                .insert(row.try_get("name")?, row.try_get("value")?);
         }
         let tags = sqlx::query("SELECT value FROM image_tags WHERE image_id = $1 ORDER BY value")
             .bind(&image.id)
             .fetch_all(pool)
             .await?;
-        image.tags = tags.iter().map(|r| r.try_get("value")).collect::<Result<_, _>>()?;
+        image.tags = tags
+            .iter()
+            .map(|r| r.try_get("value"))
+            .collect::<Result<_, _>>()?;
     }
     Ok(())
 }
 
 /// An image by id, with properties and tags.
 pub async fn image_get(pool: &Pool, id: &str) -> Result<Option<Image>, ImageError> {
-    let row = sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM image_images WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM image_images WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
     let Some(row) = row else { return Ok(None) };
     let mut images = [from_row(&row)?];
     load_extras(pool, &mut images).await?;
@@ -177,14 +190,21 @@ pub async fn image_update(pool: &Pool, image: &Image) -> Result<bool, ImageError
 
 /// Moves an image from `from` to `to`; `false` if it was not in `from`
 /// (someone else got there first). This is the only way status changes.
-pub async fn image_transition(pool: &Pool, id: &str, from: Status, to: Status) -> Result<bool, ImageError> {
-    let done = sqlx::query("UPDATE image_images SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2")
-        .bind(id)
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .bind(now_micros())
-        .execute(pool)
-        .await?;
+pub async fn image_transition(
+    pool: &Pool,
+    id: &str,
+    from: Status,
+    to: Status,
+) -> Result<bool, ImageError> {
+    let done = sqlx::query(
+        "UPDATE image_images SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .bind(now_micros())
+    .execute(pool)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -207,7 +227,12 @@ pub struct DataRecord {
 
 /// Records stored data and moves `from -> active`; `false` if the image
 /// left `from` meanwhile (deleted, or another upload won).
-pub async fn image_set_data(pool: &Pool, id: &str, from: Status, data: &DataRecord) -> Result<bool, ImageError> {
+pub async fn image_set_data(
+    pool: &Pool,
+    id: &str,
+    from: Status,
+    data: &DataRecord,
+) -> Result<bool, ImageError> {
     let done = sqlx::query(
         "UPDATE image_images SET status = 'active', size = $3, virtual_size = $4, checksum = $5,
          os_hash_algo = 'sha512', os_hash_value = $6, location = $7, store = $8, updated_at = $9
@@ -262,10 +287,12 @@ pub async fn tag_delete(pool: &Pool, id: &str, tag: &str) -> Result<bool, ImageE
 
 /// Bytes of image data a project owns (the storage quota's usage).
 pub async fn usage(pool: &Pool, owner: &str) -> Result<i64, ImageError> {
-    let row = sqlx::query("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS used FROM image_images WHERE owner = $1")
-        .bind(owner)
-        .fetch_one(pool)
-        .await?;
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS used FROM image_images WHERE owner = $1",
+    )
+    .bind(owner)
+    .fetch_one(pool)
+    .await?;
     // SUM is NUMERIC on PostgreSQL; the cast keeps both engines on BIGINT.
     Ok(row.try_get::<i64, _>("used")?)
 }
@@ -402,7 +429,10 @@ pub async fn image_list(pool: &Pool, q: &ImageQuery) -> Result<Vec<Image>, Image
         }
     }
     let mut in_list = |sql: &mut Sql, column: &str, values: &[String]| {
-        let ph: Vec<String> = values.iter().map(|v| sql.arg(Arg::Text(v.clone()))).collect();
+        let ph: Vec<String> = values
+            .iter()
+            .map(|v| sql.arg(Arg::Text(v.clone())))
+            .collect();
         if ph.is_empty() {
             conds.push("1 = 0".into());
         } else {
@@ -484,7 +514,13 @@ pub async fn image_list(pool: &Pool, q: &ImageQuery) -> Result<Vec<Image>, Image
     }
     let order: Vec<String> = keys
         .iter()
-        .map(|(k, asc)| format!("{} {}", sort_column(k).unwrap_or("id"), if *asc { "ASC" } else { "DESC" }))
+        .map(|(k, asc)| {
+            format!(
+                "{} {}",
+                sort_column(k).unwrap_or("id"),
+                if *asc { "ASC" } else { "DESC" }
+            )
+        })
         .collect();
     let limit = sql.arg(Arg::Int(i64::try_from(q.limit).unwrap_or(i64::MAX)));
     let where_clause = if conds.is_empty() {

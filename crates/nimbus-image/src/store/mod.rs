@@ -28,7 +28,9 @@ impl Sql {
 
     /// The statement with its arguments bound. The text is built only from
     /// fixed fragments and placeholders, never from input, hence safe.
-    fn query(&self) -> sqlx::query::Query<'static, sqlx::Any, <sqlx::Any as sqlx::Database>::Arguments> {
+    fn query(
+        &self,
+    ) -> sqlx::query::Query<'static, sqlx::Any, <sqlx::Any as sqlx::Database>::Arguments> {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text.clone()));
         for arg in &self.args {
             q = match arg {
