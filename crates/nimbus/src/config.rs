@@ -49,6 +49,9 @@ pub struct ConfigFile {
     /// `[oslo_middleware]`
     #[serde(default)]
     pub oslo_middleware: MiddlewareSection,
+    /// `[glance_store]`: the image service's stores and limits.
+    #[serde(default)]
+    pub glance_store: nimbus_image::config::GlanceStoreSection,
 }
 
 /// `[DEFAULT]`

@@ -99,7 +99,9 @@ fn resolve(args: Args, file: ConfigFile) -> anyhow::Result<Settings> {
         anyhow::bail!("public URL {public_url} must start with http:// or https://");
     }
     let database_url = args.database_url.or(file.database.connection);
+    let image = file.glance_store.resolve(&data_dir);
     Ok(Settings {
+        image,
         key_repository: file
             .fernet_tokens
             .key_repository

@@ -19,32 +19,6 @@ pub const VOLUME_MAX_VERSION: &str = "3.0";
 #[derive(Clone)]
 pub struct Base(pub String);
 
-/// `/image`: Glance's version list (300 at the root, 200 at `/versions`).
-pub fn image(base: &str) -> Router {
-    Router::new()
-        .route(
-            "/",
-            get(|State(b): State<Base>| async move {
-                (StatusCode::MULTIPLE_CHOICES, Json(image_versions(&b.0)))
-            }),
-        )
-        .route(
-            "/versions",
-            get(|State(b): State<Base>| async move { Json(image_versions(&b.0)) }),
-        )
-        .fallback(not_found)
-        .layer(render_errors(ErrorStyle::Glance))
-        .with_state(Base(base.to_string()))
-}
-
-fn image_versions(base: &str) -> Value {
-    json!({"versions": [{
-        "id": "v2.0",
-        "status": "CURRENT",
-        "links": [{"rel": "self", "href": format!("{base}/image/v2/")}],
-    }]})
-}
-
 /// `/compute`: Nova's version list and the v2.1 document.
 pub fn compute(base: &str) -> Router {
     Router::new()

@@ -45,6 +45,8 @@ pub struct Settings {
     pub max_body: usize,
     /// Password for the admin user on first start.
     pub admin_password: Option<String>,
+    /// Image service settings (`[glance_store]`).
+    pub image: nimbus_image::ImageConfig,
 }
 
 /// The catalog: the services served here and their paths.
@@ -97,7 +99,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     spawn_key_rotation(identity.clone());
 
-    let app = app(&identity, &db, settings.max_body);
+    let image = nimbus_image::ImageService::new(db.clone(), settings.image.clone())
+        .await
+        .context("starting the image service")?;
+    let app = app(&identity, &db, &image, settings.max_body);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
@@ -170,7 +175,12 @@ struct AppState {
 }
 
 /// The whole HTTP application.
-pub fn app(identity: &Identity, db: &Db, max_body: usize) -> Router {
+pub fn app(
+    identity: &Identity,
+    db: &Db,
+    image: &nimbus_image::ImageService,
+    max_body: usize,
+) -> Router {
     let mut registry = Registry::default();
     let metrics = middleware::Metrics::register(&mut registry);
     let state = AppState {
@@ -180,7 +190,10 @@ pub fn app(identity: &Identity, db: &Db, max_body: usize) -> Router {
     let base = identity.public_url().to_string();
     Router::new()
         .nest("/identity", identity.router())
-        .nest("/image", discovery::image(&base))
+        .nest("/image", {
+            let auth = identity.auth_layer();
+            nimbus_image::router(image.clone(), &base, move |r| r.route_layer(auth))
+        })
         .nest("/compute", discovery::compute(&base))
         .nest("/volume", discovery::volume(&base))
         .nest("/network", discovery::network(&base, identity.auth_layer()))

@@ -3,6 +3,7 @@
 
 mod configdrive;
 mod identity;
+mod image;
 mod img;
 mod inject;
 mod support;

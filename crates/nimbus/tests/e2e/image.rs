@@ -1,0 +1,497 @@
+//! The image service through the real `openstack` CLI (and curl for what the
+//! CLI cannot do, such as dying mid-upload), on SQLite and PostgreSQL, with
+//! the file store and with an S3 store (moto started on 127.0.0.1).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::on_both_backends;
+use crate::support::{Backend, Cloud, User, failed, ok};
+
+fn run(cmd: &str, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} is required: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn sha512_of(path: &Path) -> String {
+    let out = String::from_utf8(run("sha512sum", &[path.to_str().unwrap()])).unwrap();
+    out.split_whitespace().next().unwrap().to_string()
+}
+
+fn md5_of(path: &Path) -> String {
+    let out = String::from_utf8(run("md5sum", &[path.to_str().unwrap()])).unwrap();
+    out.split_whitespace().next().unwrap().to_string()
+}
+
+/// A qcow2 with some written data (so the file is not all metadata).
+fn make_qcow2(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let p = path.to_str().unwrap();
+    run("qemu-img", &["create", "-q", "-f", "qcow2", p, "64M"]);
+    run("qemu-io", &["-f", "qcow2", "-c", "write -P 0x5a 1M 2M", p]);
+    path
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn stored(cloud: &Cloud) -> Vec<PathBuf> {
+    let mut all = files_under(&cloud.data_dir().join("images"));
+    all.extend(files_under(&cloud.data_dir().join("images-staging")));
+    all
+}
+
+fn show(cloud: &Cloud, image: &str) -> Value {
+    cloud.openstack_json(&["image", "show", image])
+}
+
+fn a_second_project(cloud: &Cloud) -> (User, String) {
+    let project = cloud.openstack_json(&["project", "create", "p2"]);
+    cloud.openstack_ok(&[
+        "user",
+        "create",
+        "--project",
+        "p2",
+        "--password",
+        "pw-u2-secret",
+        "u2",
+    ]);
+    cloud.openstack_ok(&["role", "add", "--project", "p2", "--user", "u2", "member"]);
+    (
+        User::new("u2", "pw-u2-secret", "p2"),
+        project["id"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The acceptance flow of the image service through the CLI.
+fn image_cli(backend: Backend) {
+    let Some(cloud) = Cloud::start(backend) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let src = make_qcow2(work.path(), "cirros.qcow2");
+    let src_s = src.to_str().unwrap();
+    let created = cloud.openstack_json(&[
+        "image",
+        "create",
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--file",
+        src_s,
+        "--property",
+        "k=v",
+        "--min-disk",
+        "1",
+        "cirros",
+    ]);
+    assert_eq!(created["status"], "active", "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let doc = show(&cloud, "cirros");
+    assert_eq!(doc["id"], id.as_str());
+    assert_eq!(doc["min_disk"], 1);
+    assert_eq!(doc["properties"]["k"], "v", "{doc}");
+    assert_eq!(doc["checksum"], md5_of(&src));
+    assert_eq!(doc["size"], std::fs::metadata(&src).unwrap().len());
+    assert_eq!(doc["virtual_size"], 64 << 20);
+    assert_eq!(doc["disk_format"], "qcow2");
+
+    let list = cloud.openstack_json(&["image", "list", "--long"]);
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ID"] == id.as_str())
+        .expect("listed");
+    assert_eq!(row["Name"], "cirros");
+    assert_eq!(row["Disk Format"], "qcow2");
+    assert_eq!(row["Status"], "active");
+
+    // set / unset.
+    cloud.openstack_ok(&[
+        "image",
+        "set",
+        "--property",
+        "os_distro=cirros",
+        "--name",
+        "cirros2",
+        "--tag",
+        "gold",
+        "--min-ram",
+        "128",
+        "cirros",
+    ]);
+    let doc = show(&cloud, "cirros2");
+    assert_eq!(doc["properties"]["os_distro"], "cirros");
+    assert_eq!(doc["min_ram"], 128);
+    assert_eq!(doc["tags"], serde_json::json!(["gold"]));
+    cloud.openstack_ok(&[
+        "image",
+        "unset",
+        "--property",
+        "os_distro",
+        "--tag",
+        "gold",
+        "cirros2",
+    ]);
+    let doc = show(&cloud, "cirros2");
+    assert!(doc["properties"].get("os_distro").is_none(), "{doc}");
+    assert_eq!(doc["tags"], serde_json::json!([]));
+
+    // save: the same bytes come back.
+    let out = work.path().join("saved.img");
+    cloud.openstack_ok(&["image", "save", "--file", out.to_str().unwrap(), "cirros2"]);
+    assert_eq!(sha512_of(&out), sha512_of(&src));
+    // The CLI shows os_hash_value among the properties.
+    let doc = show(&cloud, &id);
+    let hash = doc["os_hash_value"]
+        .as_str()
+        .or_else(|| doc["properties"]["os_hash_value"].as_str());
+    assert_eq!(hash, Some(sha512_of(&src).as_str()), "{doc}");
+
+    // Sharing with another project.
+    let (u2, p2) = a_second_project(&cloud);
+    assert!(
+        ok(
+            cloud.openstack_as(&u2, &["image", "list", "-f", "value", "-c", "ID"]),
+            &[]
+        )
+        .trim()
+        .is_empty()
+    );
+    cloud.openstack_ok(&["image", "set", "--shared", "cirros2"]);
+    cloud.openstack_ok(&["image", "add", "project", "cirros2", &p2]);
+    ok(
+        cloud.openstack_as(&u2, &["image", "set", "--accept", &id]),
+        &["image set --accept"],
+    );
+    let listed = ok(
+        cloud.openstack_as(&u2, &["image", "list", "-f", "value", "-c", "ID"]),
+        &[],
+    );
+    assert!(listed.contains(&id), "{listed}");
+    let saved2 = work.path().join("saved2.img");
+    ok(
+        cloud.openstack_as(
+            &u2,
+            &["image", "save", "--file", saved2.to_str().unwrap(), &id],
+        ),
+        &["save as u2"],
+    );
+    assert_eq!(sha512_of(&saved2), sha512_of(&src));
+    // The member may not change it.
+    failed(
+        cloud.openstack_as(&u2, &["image", "set", "--name", "mine", &id]),
+        &["set as member"],
+    );
+    cloud.openstack_ok(&["image", "remove", "project", "cirros2", &p2]);
+    failed(
+        cloud.openstack_as(&u2, &["image", "show", &id]),
+        &["show after removal"],
+    );
+
+    // Visibility.
+    for (flag, want) in [
+        ("--public", "public"),
+        ("--community", "community"),
+        ("--private", "private"),
+    ] {
+        cloud.openstack_ok(&["image", "set", flag, "cirros2"]);
+        assert_eq!(show(&cloud, "cirros2")["visibility"], want);
+        let seen = cloud.openstack_as(&u2, &["image", "show", &id]);
+        assert_eq!(seen.status.success(), want != "private", "{want}");
+    }
+
+    // Protected images cannot be deleted.
+    cloud.openstack_ok(&["image", "set", "--protected", "cirros2"]);
+    failed(
+        cloud.openstack(&["image", "delete", "cirros2"]),
+        &["delete protected"],
+    );
+    cloud.openstack_ok(&["image", "set", "--unprotected", "cirros2"]);
+
+    // Deactivate / reactivate.
+    cloud.openstack_ok(&["image", "set", "--deactivate", "cirros2"]);
+    assert_eq!(show(&cloud, "cirros2")["status"], "deactivated");
+    cloud.openstack_ok(&["image", "set", "--activate", "cirros2"]);
+    assert_eq!(show(&cloud, "cirros2")["status"], "active");
+
+    // Delete removes record and data.
+    assert!(!stored(&cloud).is_empty());
+    cloud.openstack_ok(&["image", "delete", "cirros2"]);
+    failed(cloud.openstack(&["image", "show", &id]), &["show deleted"]);
+    assert!(stored(&cloud).is_empty(), "{:?}", stored(&cloud));
+}
+on_both_backends!(image_cli);
+
+/// Hostile data through the CLI: refused, the image stays queued, nothing stored.
+fn image_refusals(backend: Backend) {
+    let Some(cloud) = Cloud::start(backend) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let backing = work.path().join("backed.qcow2");
+    run(
+        "qemu-img",
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-u",
+            "-b",
+            "/etc/shadow",
+            "-F",
+            "raw",
+            backing.to_str().unwrap(),
+            "16M",
+        ],
+    );
+    let err = failed(
+        cloud.openstack(&[
+            "image",
+            "create",
+            "--disk-format",
+            "qcow2",
+            "--container-format",
+            "bare",
+            "--file",
+            backing.to_str().unwrap(),
+            "backed",
+        ]),
+        &["create with backing file"],
+    );
+    assert!(
+        err.contains("415") || err.to_lowercase().contains("backing"),
+        "{err}"
+    );
+    assert_eq!(show(&cloud, "backed")["status"], "queued");
+    // A safe qcow2 declared raw.
+    let q = make_qcow2(work.path(), "q.qcow2");
+    failed(
+        cloud.openstack(&[
+            "image",
+            "create",
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "--file",
+            q.to_str().unwrap(),
+            "mislabelled",
+        ]),
+        &["qcow2 declared raw"],
+    );
+    assert_eq!(show(&cloud, "mislabelled")["status"], "queued");
+    assert!(stored(&cloud).is_empty(), "{:?}", stored(&cloud));
+}
+on_both_backends!(image_refusals);
+
+/// A client killed mid-upload leaves a queued image and no data; a retry works.
+fn killed_upload(backend: Backend) {
+    let Some(cloud) = Cloud::start(backend) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let big = work.path().join("big.raw");
+    run("truncate", &["-s", "64M", big.to_str().unwrap()]);
+    let created = cloud.openstack_json(&[
+        "image",
+        "create",
+        "--disk-format",
+        "raw",
+        "--container-format",
+        "bare",
+        "big",
+    ]);
+    let id = created["id"].as_str().unwrap().to_string();
+    let token = cloud.token(&cloud.admin());
+    let url = cloud.url(&format!("/image/v2/images/{id}/file"));
+    let mut curl = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "--limit-rate",
+            "4M",
+            "-X",
+            "PUT",
+            "-T",
+            big.to_str().unwrap(),
+        ])
+        .args([
+            "-H",
+            &format!("X-Auth-Token: {token}"),
+            "-H",
+            "Content-Type: application/octet-stream",
+            &url,
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("curl is required");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        curl.try_wait().unwrap().is_none(),
+        "the upload is still running when killed"
+    );
+    assert_eq!(show(&cloud, &id)["status"], "saving");
+    curl.kill().unwrap();
+    curl.wait().unwrap();
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = show(&cloud, &id)["status"].clone();
+        if status == "queued" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status, "queued");
+    assert!(stored(&cloud).is_empty(), "{:?}", stored(&cloud));
+    assert!(show(&cloud, &id)["checksum"].is_null());
+    // The retry succeeds.
+    cloud.openstack_ok(&["image", "set", "--name", "big2", &id]);
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            "-T",
+            big.to_str().unwrap(),
+        ])
+        .args([
+            "-H",
+            &format!("X-Auth-Token: {token}"),
+            "-H",
+            "Content-Type: application/octet-stream",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "204");
+    assert_eq!(show(&cloud, &id)["status"], "active");
+}
+on_both_backends!(killed_upload);
+
+/// moto on 127.0.0.1, killed on drop.
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_moto() -> Moto {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/moto_server");
+    let child = Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{bin} is required (scripts/lib/deps.sh installs it): {e}"));
+    let moto = Moto {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::blocking::Client::new();
+    for _ in 0..300 {
+        if client.get(&moto.url).send().is_ok() {
+            let r = client
+                .put(format!("{}/nimbus-images", moto.url))
+                .send()
+                .unwrap();
+            assert!(r.status().is_success(), "create bucket: {}", r.status());
+            return moto;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("moto_server did not start");
+}
+
+/// The same CLI flow with S3 as the default store.
+fn image_s3(backend: Backend) {
+    let moto = start_moto();
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("nimbus.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[glance_store]\ndefault_store = \"s3\"\ns3_store_host = \"{}\"\ns3_store_bucket = \"nimbus-images\"\n\
+             s3_store_access_key = \"testing\"\ns3_store_secret_key = \"testing\"\n",
+            moto.url
+        ),
+    )
+    .unwrap();
+    let Some(cloud) = Cloud::start_with(backend, &["--config", config.to_str().unwrap()]) else {
+        return;
+    };
+    let src = make_qcow2(work.path(), "s3.qcow2");
+    let created = cloud.openstack_json(&[
+        "image",
+        "create",
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--file",
+        src.to_str().unwrap(),
+        "on-s3",
+    ]);
+    assert_eq!(created["status"], "active");
+    let doc = show(&cloud, "on-s3");
+    let id = doc["id"].as_str().unwrap().to_string();
+    let direct = doc["direct_url"]
+        .as_str()
+        .or_else(|| doc["properties"]["direct_url"].as_str())
+        .unwrap_or("");
+    assert_eq!(direct, format!("s3://nimbus-images/images/{id}"), "{doc}");
+    assert!(
+        files_under(&cloud.data_dir().join("images")).is_empty(),
+        "data is not in the file store"
+    );
+    let out = work.path().join("back.img");
+    cloud.openstack_ok(&["image", "save", "--file", out.to_str().unwrap(), "on-s3"]);
+    assert_eq!(sha512_of(&out), sha512_of(&src));
+    let listing = reqwest::blocking::get(format!("{}/nimbus-images", moto.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(listing.contains(&format!("images/{id}")), "{listing}");
+    cloud.openstack_ok(&["image", "delete", "on-s3"]);
+    let listing = reqwest::blocking::get(format!("{}/nimbus-images", moto.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!listing.contains("<Key>"), "{listing}");
+}
+on_both_backends!(image_s3);
