@@ -423,7 +423,7 @@ fn start_moto() -> Moto {
         child,
         url: format!("http://127.0.0.1:{port}"),
     };
-    let client = reqwest::blocking::Client::new();
+    let client = crate::support::http_client();
     for _ in 0..300 {
         if client.get(&moto.url).send().is_ok() {
             let r = client

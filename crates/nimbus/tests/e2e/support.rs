@@ -260,10 +260,7 @@ impl Cloud {
 
     /// A blocking HTTP client.
     pub fn http(&self) -> reqwest::blocking::Client {
-        reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap()
+        http_client()
     }
 
     /// Authenticates `user` over HTTP: (status, token or empty, body).
@@ -419,4 +416,15 @@ macro_rules! on_both_backends {
             }
         }
     };
+}
+
+/// A blocking HTTP client. The image service's S3 store builds reqwest with
+/// `rustls-no-provider`, which cargo unifies into this test binary's reqwest
+/// too: a crypto provider must be installed before any client is built.
+pub fn http_client() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
