@@ -17,9 +17,9 @@ pub struct NewMember {
     member: String,
 }
 
-/// `PUT` body: `{"status": "accepted"}`.
+/// `PUT` body: `{"status": "accepted"}`. Glance reads only `status`;
+/// openstacksdk also sends `member`, so other keys are ignored.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct MemberStatusBody {
     status: String,
 }
