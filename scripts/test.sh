@@ -16,6 +16,9 @@ export NIMBUS_TEST_OPENSTACK="$NIMBUS_VENV/bin/openstack"
 # The suites skip nothing: a missing PostgreSQL or tool is a failure here.
 export NIMBUS_TEST_REQUIRE_ALL=1
 
+echo "==> test guest (kernel, initramfs, root disk)"
+bash scripts/guest/build.sh target/test-guest
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"

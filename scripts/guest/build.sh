@@ -11,6 +11,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=$(mkdir -p "${1:-$here/../../target/test-guest}" && cd "${1:-$here/../../target/test-guest}" && pwd)
 
 stamp=$(cat "$here/build.sh" "$here/init" | sha256sum | cut -d' ' -f1)
+# Tests in parallel threads and binaries all call this script: one builds,
+# the others wait for it and then find the stamp.
+exec 9>"$out/.lock"
+flock 9
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] &&
     [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.img" ] && [ -f "$out/root.qcow2" ]; then
     exit 0
@@ -29,7 +33,8 @@ fi
 dpkg-deb -x "$work"/linux-image-*.deb "$work/kernel"
 kver=$(ls "$work/kernel/lib/modules")
 moddir="$work/kernel/lib/modules/$kver"
-cp "$work/kernel/boot/vmlinuz-$kver" "$out/vmlinuz"
+cp "$work/kernel/boot/vmlinuz-$kver" "$work/vmlinuz"
+mv -f "$work/vmlinuz" "$out/vmlinuz"
 
 # Modules the guest needs, dependencies first (busybox has no modprobe
 # database, so the order is resolved here from each module's .modinfo).
@@ -60,7 +65,8 @@ cp "$here/init" "$ird/init"
 chmod 755 "$ird/init"
 for m in "${order[@]}"; do cp "$(ko_path "$m")" "$ird/lib/modules/$m.ko"; done
 printf '%s\n' "${order[@]}" >"$ird/etc/modules-order"
-(cd "$ird" && find . | cpio -o -H newc --quiet | gzip -9) >"$out/initrd.img"
+(cd "$ird" && find . | cpio -o -H newc --quiet | gzip -9) >"$work/initrd.img"
+mv -f "$work/initrd.img" "$out/initrd.img"
 
 # --- root disk ------------------------------------------------------------------
 rfs="$work/rootfs"
@@ -88,7 +94,10 @@ disk="$work/root.raw"
 truncate -s 64M "$disk"
 echo 'start=2048, type=83' | sfdisk -q "$disk"
 dd if="$part" of="$disk" bs=1M seek=1 conv=notrunc,sparse status=none
-qemu-img convert -f raw -O qcow2 "$disk" "$out/root.qcow2"
+# Written beside and renamed: a VM still running from an earlier build keeps
+# its open file, and nobody ever sees a half-written image.
+qemu-img convert -f raw -O qcow2 "$disk" "$work/root.qcow2"
+mv -f "$work/root.qcow2" "$out/root.qcow2"
 
 echo "$stamp" >"$out/stamp"
 echo "test guest built in $out (kernel $kver)"
