@@ -11,9 +11,8 @@ use imago::qcow2::Qcow2;
 use imago::raw::Raw;
 use imago::{DenyImplicitOpenGate, FormatAccess, FormatDriverBuilder, Mapping, StorageOpenOptions};
 
-use crate::qcow2::header::{
-    self, Header, INCOMPAT_COMPRESSION, INCOMPAT_DATA_FILE, INCOMPAT_EXTL2,
-};
+use crate::qcow2::header::{self, Header, INCOMPAT_DATA_FILE};
+use crate::qcow2::reader::{self, Backing, Reader};
 use crate::{BackingPolicy, BlockDevice, Error, ErrorKind, Format, RawFile, Result};
 
 /// Deeper chains than this are refused (a loop guard; QEMU has none, but
@@ -35,6 +34,8 @@ pub struct Disk {
 enum Inner {
     Raw(RawFile),
     Qcow2(Box<Image>),
+    /// What imago refuses (zstd, extended L2, dirty), read-only.
+    Reader(Box<Reader>),
 }
 
 /// Opens `path` as `format`. Backing files are opened read-only, only
@@ -44,13 +45,7 @@ pub fn open(path: &Path, format: Format, policy: &BackingPolicy, writable: bool)
         Format::Raw => Inner::Raw(RawFile::open(path, writable)?),
         Format::Qcow2 => {
             let mut visited = HashSet::new();
-            Inner::Qcow2(Box::new(open_qcow2(
-                path,
-                policy,
-                writable,
-                0,
-                &mut visited,
-            )?))
+            open_qcow2(path, policy, writable, 0, &mut visited)?
         }
     };
     Ok(Disk {
@@ -106,7 +101,7 @@ fn open_qcow2(
     writable: bool,
     depth: usize,
     visited: &mut HashSet<PathBuf>,
-) -> Result<Image> {
+) -> Result<Inner> {
     if depth > MAX_CHAIN_DEPTH {
         return Err(
             Error::new(ErrorKind::Unsupported, "open", "backing chain too deep").with_path(path),
@@ -131,19 +126,6 @@ fn open_qcow2(
         )
         .with_path(path));
     }
-    if h.incompatible & INCOMPAT_EXTL2 != 0 {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            "open",
-            "qcow2 extended L2 entries (subclusters)",
-        )
-        .with_path(path));
-    }
-    if h.incompatible & INCOMPAT_COMPRESSION != 0 && h.compression_type != 0 {
-        return Err(
-            Error::new(ErrorKind::Unsupported, "open", "qcow2 zstd compression").with_path(path),
-        );
-    }
 
     let backing = match &h.backing_file {
         None => None,
@@ -157,9 +139,9 @@ fn open_qcow2(
                 .with_path(path)
             })?;
             let bpath = policy.resolve(path, name)?;
-            let image = match fmt {
+            let below = match fmt {
                 "qcow2" => open_qcow2(&bpath, policy, false, depth + 1, visited)?,
-                "raw" | "file" => open_raw_image(&bpath)?,
+                "raw" | "file" => Inner::Raw(RawFile::open(&bpath, false)?),
                 other => {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
@@ -169,10 +151,28 @@ fn open_qcow2(
                     .with_path(path));
                 }
             };
-            Some(image)
+            Some((bpath, below))
         }
     };
 
+    // What imago cannot open, our read-only reader can; writing is refused.
+    let refused = reader::imago_refuses(&h);
+    let below_is_reader = matches!(backing, Some((_, Inner::Reader(_))));
+    if refused.is_some() || below_is_reader {
+        if writable {
+            return Err(write_refusal(refused, backing.as_ref()).with_path(path));
+        }
+        let below = backing.map(|(_, b)| Box::new(b) as Box<dyn Backing>);
+        return Ok(Inner::Reader(Box::new(Reader::open(
+            file, path, &h, below,
+        )?)));
+    }
+
+    let backing = match backing {
+        None => None,
+        Some((_, Inner::Qcow2(img))) => Some(*img),
+        Some((bpath, _)) => Some(open_raw_image(&bpath)?),
+    };
     let opts = StorageOpenOptions::new().filename(path).write(writable);
     let storage = ImagoFile::from_open_file(file, opts).map_err(|e| imago_err("open", path, e))?;
     let q = Qcow2::<ImagoFile>::builder(storage)
@@ -181,7 +181,31 @@ fn open_qcow2(
         .data_file(None)
         .open(DenyImplicitOpenGate::default())
         .map_err(|e| imago_err("open", path, e))?;
-    Ok(FormatAccess::new(q))
+    Ok(Inner::Qcow2(Box::new(FormatAccess::new(q))))
+}
+
+/// Why an image only our reader can open is not opened for writing.
+fn write_refusal(refused: Option<&'static str>, backing: Option<&(PathBuf, Inner)>) -> Error {
+    let message = match refused {
+        Some(r) if r.starts_with("the dirty bit") => format!(
+            "the qcow2 image is dirty ({r}); it can be opened read-only, or repaired first \
+             with `qemu-img check -r all`"
+        ),
+        Some(r) if r.starts_with("the corrupt bit") => {
+            "the qcow2 image is marked corrupt; it can only be opened read-only".to_string()
+        }
+        Some(r) => {
+            format!("qcow2 {r} can be read but not written; open the image read-only or convert it")
+        }
+        None => format!(
+            "its backing file {} can only be read by Nimbus' read-only reader; \
+             convert the backing file first",
+            backing
+                .map(|(p, _)| p.display().to_string())
+                .unwrap_or_default()
+        ),
+    };
+    Error::new(ErrorKind::Unsupported, "open for writing", message)
 }
 
 fn open_raw_image(path: &Path) -> Result<Image> {
@@ -193,6 +217,40 @@ fn open_raw_image(path: &Path) -> Result<Image> {
         .open(DenyImplicitOpenGate::default())
         .map_err(|e| imago_err("open", path, e))?;
     Ok(FormatAccess::new(raw))
+}
+
+impl Backing for Inner {
+    fn size(&self) -> u64 {
+        match self {
+            Inner::Raw(r) => r.size(),
+            Inner::Qcow2(img) => img.size(),
+            Inner::Reader(r) => r.size(),
+        }
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        match self {
+            Inner::Raw(r) => r.read_at(buf, offset),
+            Inner::Qcow2(img) => img
+                .read(buf, offset)
+                .map_err(|e| imago_err("read", Path::new(""), e)),
+            Inner::Reader(r) => r.read_at(buf, offset),
+        }
+    }
+
+    fn extent(&self, offset: u64, len: u64) -> Result<(bool, u64)> {
+        match self {
+            Inner::Raw(r) => Ok(r.extent(offset, len)),
+            Inner::Qcow2(img) => {
+                let (m, n) = img
+                    .get_mapping(offset, len)
+                    .map_err(|e| imago_err("map", Path::new(""), e))?;
+                let zero = matches!(m, Mapping::Zero { .. } | Mapping::Eof { .. });
+                Ok((zero, n.clamp(1, len)))
+            }
+            Inner::Reader(r) => r.extent(offset, len),
+        }
+    }
 }
 
 impl Disk {
@@ -209,25 +267,18 @@ impl Disk {
     /// Whether `len` bytes from `offset` certainly read as zeros, and how
     /// far that answer holds (at least 1 byte, at most `len`).
     pub(crate) fn extent(&self, offset: u64, len: u64) -> Result<(bool, u64)> {
-        match &self.inner {
-            Inner::Raw(r) => Ok(r.extent(offset, len)),
-            Inner::Qcow2(img) => {
-                let (m, n) = img
-                    .get_mapping(offset, len)
-                    .map_err(|e| imago_err("map", &self.path, e))?;
-                let zero = matches!(m, Mapping::Zero { .. } | Mapping::Eof { .. });
-                Ok((zero, n.clamp(1, len)))
-            }
-        }
+        self.inner
+            .extent(offset, len)
+            .map_err(|e| e.with_path(&self.path))
     }
 
     /// Grows the disk to `new_size` (the new area reads as zeros).
     pub(crate) fn grow(&mut self, new_size: u64) -> Result<()> {
         match &mut self.inner {
-            Inner::Raw(_) => Err(Error::new(
+            Inner::Raw(_) | Inner::Reader(_) => Err(Error::new(
                 ErrorKind::Unsupported,
                 "resize",
-                "raw disks are resized by file length",
+                "raw disks are resized by file length; read-only qcow2 not at all",
             )),
             Inner::Qcow2(img) => img
                 .resize_grow(new_size, imago::format::PreallocateMode::Zero)
@@ -238,10 +289,10 @@ impl Disk {
     /// Shrinks the disk to `new_size`, discarding what lies beyond.
     pub(crate) fn shrink(&mut self, new_size: u64) -> Result<()> {
         match &mut self.inner {
-            Inner::Raw(_) => Err(Error::new(
+            Inner::Raw(_) | Inner::Reader(_) => Err(Error::new(
                 ErrorKind::Unsupported,
                 "resize",
-                "raw disks are resized by file length",
+                "raw disks are resized by file length; read-only qcow2 not at all",
             )),
             Inner::Qcow2(img) => img
                 .resize_shrink(new_size)
@@ -265,10 +316,7 @@ impl Disk {
 
 impl BlockDevice for Disk {
     fn size(&self) -> u64 {
-        match &self.inner {
-            Inner::Raw(r) => r.size(),
-            Inner::Qcow2(img) => img.size(),
-        }
+        Backing::size(&self.inner)
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
@@ -279,12 +327,22 @@ impl BlockDevice for Disk {
                 img.read(buf, offset)
                     .map_err(|e| imago_err("read", &self.path, e))
             }
+            Inner::Reader(r) => {
+                self.check("read", offset, buf.len())?;
+                r.read_at(buf, offset)
+            }
         }
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
         match &self.inner {
             Inner::Raw(r) => r.write_at(buf, offset),
+            Inner::Reader(_) => Err(Error::new(
+                ErrorKind::NotAllowed,
+                "write",
+                "the disk was opened read-only",
+            )
+            .with_path(&self.path)),
             Inner::Qcow2(img) => {
                 if !self.writable {
                     return Err(Error::new(
@@ -304,6 +362,7 @@ impl BlockDevice for Disk {
     fn flush(&self) -> Result<()> {
         match &self.inner {
             Inner::Raw(r) => r.flush(),
+            Inner::Reader(_) => Ok(()),
             Inner::Qcow2(img) => {
                 img.flush().map_err(|e| imago_err("flush", &self.path, e))?;
                 img.sync().map_err(|e| imago_err("flush", &self.path, e))

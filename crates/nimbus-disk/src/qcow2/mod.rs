@@ -4,5 +4,6 @@
 
 pub mod check;
 pub mod header;
+pub(crate) mod reader;
 pub mod snapshot;
 pub mod writer;
