@@ -395,7 +395,7 @@ fn resize_grows_and_refuses_shrink() {
 
 /// Sets the 16-bit refcount of host cluster `cluster` in a 64 KiB-cluster
 /// image made by qemu-img (first refcount block only).
-fn poke_refcount(path: &Path, cluster: u64, value: u16) {
+pub fn poke_refcount(path: &Path, cluster: u64, value: u16) {
     use std::os::unix::fs::FileExt;
     let f = std::fs::OpenOptions::new()
         .read(true)

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use nimbus_disk::{BackingPolicy, BlockDevice, ConvertOptions, ErrorKind, Format, open};
 
-use crate::interop::{read_all, source_raw};
+use crate::interop::{poke_refcount, read_all, source_raw};
 use crate::support::*;
 
 const MIB: u64 = 1 << 20;
@@ -159,6 +159,17 @@ fn extended_l2_images_read_like_qemu() {
         );
         write_refused(&img, &policy, "extended L2");
         convert_agrees(&img, &policy, dir.path());
+        let ours = nimbus_disk::check(&img, Format::Qcow2).unwrap();
+        assert_eq!(ours.exit_code(), 0, "{:?}", ours.messages);
+        assert!(ours.allocated_clusters > 0);
+        // A leaked cluster is found in an extended-L2 image too.
+        poke_last_refcount(&img);
+        let ours = nimbus_disk::check(&img, Format::Qcow2).unwrap();
+        assert_eq!(
+            i32::from(ours.exit_code()),
+            status("qemu-img", &["check", s(&img)])
+        );
+        assert_eq!(ours.exit_code(), 3, "{:?}", ours.messages);
     }
     // Compressed clusters in an extended-L2 image.
     let src = source_raw(dir.path(), 3 * MIB);
@@ -176,6 +187,16 @@ fn extended_l2_images_read_like_qemu() {
         s(&c),
     ]);
     assert!(read_all(&c, Format::Qcow2, &policy) == qemu_flatten(&c, "qcow2", dir.path()));
+}
+
+/// Appends a cluster and gives it a refcount of 1 without a reference.
+fn poke_last_refcount(path: &Path) {
+    let info = nimbus_disk::info(path, Some(Format::Qcow2)).unwrap();
+    let cs = info.cluster_size.unwrap();
+    let len = std::fs::metadata(path).unwrap().len().next_multiple_of(cs);
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.set_len(len + cs).unwrap();
+    poke_refcount(path, len / cs, 1);
 }
 
 /// Sets incompatible feature bit 0 (dirty) in a v3 header.

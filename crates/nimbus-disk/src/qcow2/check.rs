@@ -108,11 +108,6 @@ pub fn check(path: &Path) -> Result<CheckReport> {
         )
         .with_path(path));
     }
-    if h.extended_l2() {
-        return Err(
-            Error::new(ErrorKind::Unsupported, "check", "extended L2 entries").with_path(path),
-        );
-    }
     let file_len = file
         .metadata()
         .map_err(|e| Error::io("stat", e).with_path(path))?
@@ -317,8 +312,11 @@ fn walk_l1(
         if active {
             copied_ok(e, l2_off, cs, stored, "L2 table", c);
         }
-        let l2 = read_table(file, path, l2_off, h.l2_entries())?;
-        for (j, e) in l2.iter().enumerate() {
+        // Extended L2 entries are 128 bits: the first 64 are a normal entry,
+        // the subcluster bitmap after it holds no references.
+        let stride = if h.extended_l2() { 2 } else { 1 };
+        let l2 = read_table(file, path, l2_off, h.l2_entries() * stride as u64)?;
+        for (j, e) in l2.iter().step_by(stride).enumerate() {
             let guest = ((i as u64 * h.l2_entries()) + j as u64) * cs;
             if guest >= h.size {
                 break;

@@ -183,7 +183,9 @@ impl Reader {
             let entry = cache.tables.remove(i);
             cache.tables.push(entry);
         } else {
-            if !offset.is_multiple_of(cs) || offset.checked_add(cs).is_none_or(|e| e > self.file_len) {
+            if !offset.is_multiple_of(cs)
+                || offset.checked_add(cs).is_none_or(|e| e > self.file_len)
+            {
                 return Err(corrupt(
                     &self.path,
                     format!("L2 table offset {offset:#x} is unaligned or beyond the file"),
