@@ -1,5 +1,15 @@
-//! The compute service (Nova v2.1). So far: the hypervisor driver that runs
-//! one QEMU process per instance; the API, build pipeline and image cache
-//! arrive with the rest of the compute issue.
+//! The compute service (Nova v2.1 at `/compute`): the API, the server state
+//! machine, the build pipeline with its `_base` image cache, and the QEMU
+//! driver that runs one `qemu-system-x86_64` per instance.
 
+pub mod api;
+pub mod app;
+pub mod build;
+pub mod config;
 pub mod driver;
+pub mod error;
+pub mod store;
+
+pub use api::router;
+pub use app::ComputeService;
+pub use config::ComputeConfig;

@@ -52,6 +52,9 @@ pub struct ConfigFile {
     /// `[glance_store]`: the image service's stores and limits.
     #[serde(default)]
     pub glance_store: nimbus_image::config::GlanceStoreSection,
+    /// `[compute]`: nova.conf's compute options by their nova names.
+    #[serde(default)]
+    pub compute: nimbus_compute::config::ComputeSection,
 }
 
 /// `[DEFAULT]`

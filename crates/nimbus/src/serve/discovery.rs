@@ -10,39 +10,12 @@ use axum::routing::get;
 use nimbus_common::{ApiError, ErrorStyle, Json, RequestContext, render_errors};
 use serde_json::{Value, json};
 
-/// The highest compute microversion served. Only 2.1 until the compute API lands.
-pub const COMPUTE_MAX_VERSION: &str = "2.1";
 /// The highest volume microversion served. Only 3.0 until the volume API lands.
 pub const VOLUME_MAX_VERSION: &str = "3.0";
 
 /// Shared by the discovery handlers: the public base URL.
 #[derive(Clone)]
 pub struct Base(pub String);
-
-/// `/compute`: Nova's version list and the v2.1 document.
-pub fn compute(base: &str) -> Router {
-    Router::new()
-        .route("/", get(|State(b): State<Base>| async move { Json(json!({"versions": [compute_v21(&b.0)]})) }))
-        .route("/v2.1", get(|State(b): State<Base>| async move { Json(json!({"version": compute_v21(&b.0)})) }))
-        .fallback(not_found)
-        .layer(render_errors(ErrorStyle::Nova))
-        .with_state(Base(base.to_string()))
-}
-
-fn compute_v21(base: &str) -> Value {
-    json!({
-        "id": "v2.1",
-        "status": "CURRENT",
-        "version": COMPUTE_MAX_VERSION,
-        "min_version": "2.1",
-        "updated": "2013-07-23T11:33:21Z",
-        "links": [
-            {"rel": "self", "href": format!("{base}/compute/v2.1/")},
-            {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
-        ],
-        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}],
-    })
-}
 
 /// `/volume`: Cinder's version list (300 at the root, 200 at `/v3/`).
 pub fn volume(base: &str) -> Router {

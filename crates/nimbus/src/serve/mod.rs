@@ -47,6 +47,8 @@ pub struct Settings {
     pub admin_password: Option<String>,
     /// Image service settings (`[glance_store]`).
     pub image: nimbus_image::ImageConfig,
+    /// Compute service settings (`[compute]`).
+    pub compute: nimbus_compute::ComputeConfig,
 }
 
 /// The catalog: the services served here and their paths.
@@ -102,7 +104,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let image = nimbus_image::ImageService::new(db.clone(), settings.image.clone())
         .await
         .context("starting the image service")?;
-    let app = app(&identity, &db, &image, settings.max_body);
+    let compute = nimbus_compute::ComputeService::new(
+        db.clone(),
+        settings.compute.clone(),
+        nimbus_image::client::ImageClient::new(image.clone()),
+    )
+    .await
+    .context("starting the compute service")?;
+    let app = app(&identity, &db, &image, &compute, settings.max_body);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
@@ -179,6 +188,7 @@ pub fn app(
     identity: &Identity,
     db: &Db,
     image: &nimbus_image::ImageService,
+    compute: &nimbus_compute::ComputeService,
     max_body: usize,
 ) -> Router {
     let mut registry = Registry::default();
@@ -194,7 +204,10 @@ pub fn app(
             let auth = identity.auth_layer();
             nimbus_image::router(image.clone(), &base, move |r| r.route_layer(auth))
         })
-        .nest("/compute", discovery::compute(&base))
+        .nest("/compute", {
+            let auth = identity.auth_layer();
+            nimbus_compute::router(compute.clone(), &base, move |r| r.route_layer(auth))
+        })
         .nest("/volume", discovery::volume(&base))
         .nest("/network", discovery::network(&base, identity.auth_layer()))
         .merge(

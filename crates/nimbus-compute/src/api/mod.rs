@@ -1,0 +1,112 @@
+//! HTTP: Nova v2.1's routes, thin handlers over `app/`, errors in Nova's
+//! shape. Every route but version discovery needs an authenticated
+//! [`nimbus_common::RequestContext`] (inserted by the identity layer) and
+//! runs at the microversion the request negotiated ([`Microversion`]).
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use nimbus_common::{ApiError, ApiVersion, ErrorStyle, Json, VersionRange, render_errors};
+use serde_json::{Value, json};
+
+use crate::app::ComputeService;
+
+/// The microversions served. Responses carry exactly nova's fields for the
+/// negotiated version: every serializer branches on [`Microversion`].
+pub const VERSIONS: VersionRange = VersionRange {
+    service_type: "compute",
+    legacy_header: Some("x-openstack-nova-api-version"),
+    min: ApiVersion::new(2, 1),
+    max: ApiVersion::new(2, 96),
+};
+
+/// The microversion a request negotiated (2.1 when it asked for none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Microversion(pub ApiVersion);
+
+impl Microversion {
+    /// Whether the request runs at `major.minor` or later.
+    pub fn at_least(self, major: u16, minor: u16) -> bool {
+        self.0.at_least(major, minor)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Microversion {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Microversion(
+            parts
+                .extensions
+                .get::<ApiVersion>()
+                .copied()
+                .unwrap_or(VERSIONS.min),
+        ))
+    }
+}
+
+/// Nova v2.1 under its mount point (`/compute`): version discovery, open to
+/// all, and the API under `/v2.1`, which `authenticate` wraps (the binary
+/// passes the identity service's auth layer). `public_url` is the base the
+/// version links point at.
+pub fn router(
+    service: ComputeService,
+    public_url: &str,
+    authenticate: impl FnOnce(Router) -> Router,
+) -> Router {
+    let base = public_url.trim_end_matches('/').to_string();
+    let list = base.clone();
+    Router::new()
+        .route(
+            "/",
+            get(move || async move { Json(json!({"versions": [version_v21(&list)]})) }),
+        )
+        .route(
+            "/v2.1",
+            get(move || async move { Json(json!({"version": version_v21(&base)})) }),
+        )
+        .merge(authenticate(v21_routes(service)))
+        .fallback(|| async { ApiError::not_found("The resource could not be found.") })
+        .layer(axum::middleware::from_fn(negotiate))
+        .layer(render_errors(ErrorStyle::Nova))
+}
+
+/// The v2.1 API routes; each resource module adds its own.
+fn v21_routes(service: ComputeService) -> Router {
+    Router::new().with_state(service)
+}
+
+/// Negotiates the microversion, hands it to handlers, and says in the
+/// response which version answered (400/406 for a bad request, as nova).
+async fn negotiate(mut request: Request, next: Next) -> Response {
+    match VERSIONS.negotiate(request.headers()) {
+        Ok(version) => {
+            request.extensions_mut().insert(version);
+            let mut response = next.run(request).await;
+            response
+                .headers_mut()
+                .extend(VERSIONS.response_headers(version));
+            response
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+/// The v2.1 version document (`nova/api/openstack/compute/versions.py`).
+fn version_v21(base: &str) -> Value {
+    json!({
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": VERSIONS.max.to_string(),
+        "min_version": VERSIONS.min.to_string(),
+        "updated": "2013-07-23T11:33:21Z",
+        "links": [
+            {"rel": "self", "href": format!("{base}/compute/v2.1/")},
+            {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
+        ],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}],
+    })
+}

@@ -1,0 +1,5 @@
+//! SQL, and only SQL: one file per resource. Statements use `$n`
+//! placeholders and the types that mean the same on SQLite and PostgreSQL
+//! (see `nimbus-db`).
+
+pub mod usage;
