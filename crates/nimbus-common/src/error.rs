@@ -35,6 +35,8 @@ pub enum ErrorKind {
     OverLimit,
     /// 415: content type not accepted.
     UnsupportedMediaType,
+    /// 416: a `Range` the resource cannot satisfy.
+    RangeNotSatisfiable,
     /// 500: a bug or an unexpected failure; details are only logged.
     Internal,
     /// 501: not implemented.
@@ -56,6 +58,7 @@ impl ErrorKind {
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::PayloadTooLarge | ErrorKind::OverLimit => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -73,6 +76,7 @@ impl ErrorKind {
             409 => ErrorKind::Conflict,
             413 => ErrorKind::PayloadTooLarge,
             415 => ErrorKind::UnsupportedMediaType,
+            416 => ErrorKind::RangeNotSatisfiable,
             501 => ErrorKind::NotImplemented,
             503 => ErrorKind::Unavailable,
             s if (400..500).contains(&s) => ErrorKind::BadRequest,
@@ -92,6 +96,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "Request is too large.",
             ErrorKind::OverLimit => "Quota exceeded.",
             ErrorKind::UnsupportedMediaType => "The content type is not supported.",
+            ErrorKind::RangeNotSatisfiable => "The requested range is not satisfiable.",
             ErrorKind::Internal => {
                 "An unexpected error prevented the server from fulfilling your request."
             }

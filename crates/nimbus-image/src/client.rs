@@ -109,7 +109,8 @@ impl ImageClient {
                 format!("Image {id} has no data."),
             ));
         };
-        let Download::Full { mut stream, .. } = self.service.image_download(ctx, id, None).await?
+        let Download::Full { mut stream, .. } =
+            self.service.image_download(ctx, id, None, None).await?
         else {
             return Err(FetchError::new(
                 FetchErrorKind::NotActive,

@@ -22,14 +22,18 @@ fn check_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// The announced size: `x-openstack-image-size` (glanceclient sends it with
+/// chunked uploads), else `Content-Length`. The data must match it.
 fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let parse = |v: &str| v.trim().parse().map(Some);
+    if let Some(v) = headers.get("x-openstack-image-size") {
+        return v.to_str().ok().and_then(|v| parse(v).ok()).ok_or_else(|| {
+            ApiError::bad_request("Invalid or missing image size in request headers.")
+        });
+    }
     match header_str(headers, "content-length") {
         None => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::bad_request("Invalid Content-Length.")),
+        Some(v) => parse(v).map_err(|_| ApiError::bad_request("Invalid Content-Length.")),
     }
 }
 
@@ -110,38 +114,46 @@ pub async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let range = header_str(&headers, "range");
+    // A header that is not text is an invalid range (416), not no range.
+    let text = |name| {
+        headers
+            .get(name)
+            .map(|v: &HeaderValue| v.to_str().unwrap_or(""))
+    };
+    let (range, content_range) = (text("range"), text("content-range"));
     let octet = HeaderValue::from_static("application/octet-stream");
-    Ok(match svc.image_download(&ctx, &id, range).await? {
-        Download::NoData => StatusCode::NO_CONTENT.into_response(),
-        Download::Full { stream, size, md5 } => {
-            let mut response = Body::from_stream(stream).into_response();
-            let h = response.headers_mut();
-            h.insert(header::CONTENT_TYPE, octet);
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-            if let Some(md5) = md5.and_then(|m| HeaderValue::from_str(&m).ok()) {
-                h.insert("content-md5", md5);
+    Ok(
+        match svc.image_download(&ctx, &id, range, content_range).await? {
+            Download::NoData => StatusCode::NO_CONTENT.into_response(),
+            Download::Full { stream, size, md5 } => {
+                let mut response = Body::from_stream(stream).into_response();
+                let h = response.headers_mut();
+                h.insert(header::CONTENT_TYPE, octet);
+                h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+                if let Some(md5) = md5.and_then(|m| HeaderValue::from_str(&m).ok()) {
+                    h.insert("content-md5", md5);
+                }
+                response
             }
-            response
-        }
-        Download::Partial {
-            stream,
-            range,
-            total,
-        } => {
-            let mut response =
-                (StatusCode::PARTIAL_CONTENT, Body::from_stream(stream)).into_response();
-            let h = response.headers_mut();
-            h.insert(header::CONTENT_TYPE, octet);
-            h.insert(
-                header::CONTENT_LENGTH,
-                HeaderValue::from(range.end - range.start),
-            );
-            let content_range = format!("bytes {}-{}/{total}", range.start, range.end - 1);
-            if let Ok(v) = HeaderValue::from_str(&content_range) {
-                h.insert(header::CONTENT_RANGE, v);
+            Download::Partial {
+                stream,
+                range,
+                total,
+            } => {
+                let mut response =
+                    (StatusCode::PARTIAL_CONTENT, Body::from_stream(stream)).into_response();
+                let h = response.headers_mut();
+                h.insert(header::CONTENT_TYPE, octet);
+                h.insert(
+                    header::CONTENT_LENGTH,
+                    HeaderValue::from(range.end - range.start),
+                );
+                let content_range = format!("bytes {}-{}/{total}", range.start, range.end - 1);
+                if let Ok(v) = HeaderValue::from_str(&content_range) {
+                    h.insert(header::CONTENT_RANGE, v);
+                }
+                response
             }
-            response
-        }
-    })
+        },
+    )
 }

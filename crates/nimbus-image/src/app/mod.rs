@@ -5,6 +5,7 @@ pub mod images;
 pub mod members;
 pub mod model;
 pub mod policy;
+pub mod range;
 pub mod upload;
 
 use std::sync::Arc;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ImageService;
 use super::model::{Image, Status};
+use super::range::{RangeRequest, requested_range};
 use crate::backend::{ByteRange, ByteStream};
 use crate::inspect::format_matches;
 use crate::pipeline::{Pipeline, PipelineError, Staged};
@@ -85,54 +86,6 @@ impl std::fmt::Debug for Download {
             Download::Partial { range, total, .. } => write!(f, "Partial({range:?} of {total})"),
         }
     }
-}
-
-/// A `Range` header outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RangeRequest {
-    /// No usable range: send everything.
-    Whole,
-    /// Send this range.
-    Part(ByteRange),
-    /// The range cannot be satisfied (416).
-    Unsatisfiable,
-}
-
-/// Parses a single `bytes=a-b`, `bytes=a-` or `bytes=-n` range against
-/// `size`. Anything else (several ranges, other units) is ignored, as HTTP
-/// allows.
-pub fn parse_range(header: &str, size: u64) -> RangeRequest {
-    let Some(spec) = header.trim().strip_prefix("bytes=") else {
-        return RangeRequest::Whole;
-    };
-    if spec.contains(',') {
-        return RangeRequest::Whole;
-    }
-    let Some((a, b)) = spec.trim().split_once('-') else {
-        return RangeRequest::Whole;
-    };
-    let num = |s: &str| s.trim().parse::<u64>().ok();
-    let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
-        (true, false) => match num(b) {
-            Some(0) => return RangeRequest::Unsatisfiable,
-            Some(n) => (size.saturating_sub(n), size),
-            None => return RangeRequest::Whole,
-        },
-        (false, true) => match num(a) {
-            Some(s) => (s, size),
-            None => return RangeRequest::Whole,
-        },
-        (false, false) => match (num(a), num(b)) {
-            (Some(s), Some(e)) if s <= e => (s, e.saturating_add(1).min(size)),
-            (Some(_), Some(_)) => return RangeRequest::Whole,
-            _ => return RangeRequest::Whole,
-        },
-        (true, true) => return RangeRequest::Whole,
-    };
-    if start >= size {
-        return RangeRequest::Unsatisfiable;
-    }
-    RangeRequest::Part(ByteRange { start, end })
 }
 
 fn pipeline_error(e: PipelineError, quota_limited: bool) -> ApiError {
@@ -448,12 +401,14 @@ impl ImageService {
         Ok(())
     }
 
-    /// `GET /v2/images/{id}/file`.
+    /// `GET /v2/images/{id}/file`, all of it or the part the request's
+    /// `Range` (or legacy `Content-Range`) header asks for.
     pub async fn image_download(
         &self,
         ctx: &RequestContext,
         id: &str,
         range: Option<&str>,
+        content_range: Option<&str>,
     ) -> Result<Download, ApiError> {
         let image = self.image_visible(ctx, id).await?;
         if image.status == Status::Deactivated && !ctx.is_admin() {
@@ -472,42 +427,17 @@ impl ImageService {
             .for_location(location)
             .ok_or_else(|| ApiError::internal(format!("no store for {location}")))?;
         let total = u64::try_from(size).unwrap_or(0);
-        match range.map(|r| parse_range(r, total)) {
-            Some(RangeRequest::Part(range)) => Ok(Download::Partial {
+        match requested_range(range, content_range, total).map_err(|e| e.into_api(total))? {
+            RangeRequest::Part(range) => Ok(Download::Partial {
                 stream: store.get(location, Some(range)).await?,
                 range,
                 total,
             }),
-            // 416 cannot pass the error layer (it knows no such kind): 400.
-            Some(RangeRequest::Unsatisfiable) => Err(ApiError::bad_request(format!(
-                "Requested range not satisfiable (image size {total})."
-            ))),
-            _ => Ok(Download::Full {
+            RangeRequest::Whole => Ok(Download::Full {
                 stream: store.get(location, None).await?,
                 size: total,
                 md5: image.checksum.clone(),
             }),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_parse_like_http() {
-        let r = |s, e| RangeRequest::Part(ByteRange { start: s, end: e });
-        assert_eq!(parse_range("bytes=0-99", 1000), r(0, 100));
-        assert_eq!(parse_range("bytes=900-", 1000), r(900, 1000));
-        assert_eq!(parse_range("bytes=-10", 1000), r(990, 1000));
-        assert_eq!(parse_range("bytes=990-5000", 1000), r(990, 1000));
-        assert_eq!(
-            parse_range("bytes=1000-", 1000),
-            RangeRequest::Unsatisfiable
-        );
-        assert_eq!(parse_range("bytes=0-1,5-6", 1000), RangeRequest::Whole);
-        assert_eq!(parse_range("items=0-1", 1000), RangeRequest::Whole);
-        assert_eq!(parse_range("bytes=x-y", 1000), RangeRequest::Whole);
     }
 }
