@@ -11,7 +11,7 @@ use imago::{FormatCreateBuilder, StorageOpenOptions};
 use crate::disk::{imago_err, read_qcow2_header};
 use crate::qcow2::check::CheckReport;
 use crate::qcow2::writer::Writer;
-use crate::{BackingPolicy, BlockDevice, Error, ErrorKind, Format, Result, open, policy};
+use crate::{BackingPolicy, BlockDevice, Disk, Error, ErrorKind, Format, Result, open, policy};
 
 /// Default qcow2 cluster size (64 KiB), as qemu-img.
 pub const DEFAULT_CLUSTER_SIZE: u64 = 65536;
@@ -181,8 +181,7 @@ pub fn convert(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<()> {
     let disk = open(src, src_format, policy, false)?;
-    let disk_size = disk.size();
-    let size = round_size(disk_size)?;
+    let size = round_size(disk.size())?;
     let cs = options.cluster_size.unwrap_or(DEFAULT_CLUSTER_SIZE);
     if !cs.is_power_of_two() || !(512..=2 << 20).contains(&cs) {
         return Err(Error::new(
@@ -215,52 +214,37 @@ pub fn convert(
             options.compress,
         )?)),
     };
+    let mut chunks = Chunks {
+        disk: &disk,
+        off: 0,
+        size,
+        step,
+        cs,
+        known: (false, 0),
+    };
     // A reader thread fetches the next chunks while this one writes, so
     // source reads and destination writes overlap (buffers are recycled).
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<(u64, Vec<u8>)>>(3);
-    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<(u64, PageBuf)>>(3);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<PageBuf>();
     for _ in 0..4 {
-        let _ = empty_tx.send(vec![0u8; step as usize]);
+        let _ = empty_tx.send(PageBuf::new(step as usize));
     }
-
     std::thread::scope(|scope| -> Result<()> {
-        let disk = &disk;
         scope.spawn(move || {
-            let mut off = 0u64;
-            while off < size {
-                let len = step.min(size - off);
-                let (zero, n) = match disk.extent(off, len) {
-                    Ok(x) => x,
-                    Err(e) => {
-                        let _ = full_tx.send(Err(e));
-                        return;
-                    }
-                };
-                if zero {
-                    // Skip whole zero clusters only; a partial one is read.
-                    let skip = if n == len { n } else { n / cs * cs };
-                    if skip > 0 {
-                        off += skip;
-                        continue;
-                    }
-                }
-                let Ok(mut chunk) = empty_rx.recv() else {
+            while let Ok(buf) = empty_rx.recv() {
+                let Some(item) = chunks.next(buf) else {
                     return;
                 };
-                chunk.resize(len as usize, 0);
-                let avail = disk_size.saturating_sub(off).min(len) as usize;
-                let r = disk.read_at(&mut chunk[..avail], off);
-                chunk[avail..].fill(0);
-                if full_tx.send(r.map(|()| (off, chunk))).is_err() {
+                let failed = item.is_err();
+                if full_tx.send(item).is_err() || failed {
                     return;
                 }
-                off += len;
             }
         });
         for item in full_rx {
             let (off, chunk) = item?;
-            write_chunk(&mut out, &chunk, off, cs, dst)?;
-            progress(off + chunk.len() as u64, size);
+            write_chunk(&mut out, chunk.as_slice(), off, cs, dst)?;
+            progress(off + chunk.as_slice().len() as u64, size);
             let _ = empty_tx.send(chunk);
         }
         Ok(())
@@ -272,6 +256,94 @@ pub fn convert(
             .sync_all()
             .map_err(|e| Error::io("sync", e).with_path(dst)),
         Out::Qcow2(w) => w.finish(!options.skip_sync),
+    }
+}
+
+/// The source's non-zero chunks, in order: zero runs are skipped using
+/// the disk's allocation info, data is read in steps of whole clusters.
+struct Chunks<'a> {
+    disk: &'a Disk,
+    off: u64,
+    /// The disk size rounded up to whole sectors (the tail reads as zeros).
+    size: u64,
+    step: u64,
+    cs: u64,
+    /// The last extent answer: (zero, end). One query answers for the whole
+    /// zero or data run it finds (raw: one SEEK_DATA/SEEK_HOLE pair).
+    known: (bool, u64),
+}
+
+impl Chunks<'_> {
+    /// Fills `buf` with the next chunk to write: (guest offset, bytes).
+    fn next(&mut self, mut buf: PageBuf) -> Option<Result<(u64, PageBuf)>> {
+        while self.off < self.size {
+            let off = self.off;
+            if off >= self.known.1 {
+                match self.disk.extent(off, self.size - off) {
+                    Ok((zero, n)) => self.known = (zero, off + n),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            let (zero, run_end) = self.known;
+            let n = run_end - off;
+            let mut len = self.step.min(self.size - off);
+            if zero {
+                // Skip whole zero clusters only; a partial one is read.
+                let skip = if n >= len { len } else { n / self.cs * self.cs };
+                if skip > 0 {
+                    self.off += skip;
+                    continue;
+                }
+            } else {
+                // Stop at the end of the data run (whole clusters), so the
+                // hole after it is skipped, not read.
+                len = len.min(n.next_multiple_of(self.cs));
+            }
+            buf.set_len(len as usize);
+            let avail = self.disk.size().saturating_sub(off).min(len) as usize;
+            let b = buf.as_mut_slice();
+            let r = self.disk.read_at(&mut b[..avail], off);
+            b[avail..].fill(0);
+            self.off += len;
+            return Some(r.map(|()| (off, buf)));
+        }
+        None
+    }
+}
+
+/// A page-aligned buffer of fixed capacity. The kernel copies between the
+/// page cache and user memory several times slower when the user side is
+/// not page aligned (a plain `Vec` of 2 MiB starts 16 bytes into a page).
+struct PageBuf {
+    raw: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl PageBuf {
+    const ALIGN: usize = 4096;
+
+    fn new(capacity: usize) -> Self {
+        let raw = vec![0u8; capacity + Self::ALIGN];
+        let start = raw.as_ptr().align_offset(Self::ALIGN).min(Self::ALIGN);
+        PageBuf {
+            raw,
+            start,
+            len: capacity,
+        }
+    }
+
+    /// Uses the first `len` bytes (at most the capacity).
+    fn set_len(&mut self, len: usize) {
+        self.len = len.min(self.raw.len() - Self::ALIGN);
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.raw[self.start..self.start + self.len]
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.raw[self.start..self.start + self.len]
     }
 }
 
@@ -302,10 +374,21 @@ fn write_chunk(out: &mut Out, chunk: &[u8], off: u64, cs: u64, dst: &Path) -> Re
             }
         }
         Out::Qcow2(w) => {
-            for (k, c) in chunk.chunks(cs as usize).enumerate() {
-                if !is_zero(c) {
-                    w.write_cluster(off / cs + k as u64, c)?;
+            // Runs of non-zero clusters go to the writer in one call each.
+            let cs = cs as usize;
+            let mut i = 0usize;
+            while i < chunk.len() {
+                let end = (i + cs).min(chunk.len());
+                if is_zero(&chunk[i..end]) {
+                    i = end;
+                    continue;
                 }
+                let mut j = end;
+                while j < chunk.len() && !is_zero(&chunk[j..(j + cs).min(chunk.len())]) {
+                    j = (j + cs).min(chunk.len());
+                }
+                w.write_clusters((off + i as u64) / cs as u64, &chunk[i..j])?;
+                i = j;
             }
         }
     }

@@ -32,12 +32,7 @@ pub struct Writer {
     comp_pos: u64,
     refcounts: Vec<u16>,
     next_guest: u64,
-    /// Data clusters allocated back to back, written in one call.
-    pending: (u64, Vec<u8>),
 }
-
-/// Largest run of contiguous clusters buffered before writing.
-const MAX_PENDING: usize = 8 << 20;
 
 impl Writer {
     /// Creates (truncates) `path` for a disk of `size` bytes.
@@ -77,7 +72,6 @@ impl Writer {
             comp_pos: 0,
             refcounts,
             next_guest: 0,
-            pending: (0, Vec::new()),
         })
     }
 
@@ -107,20 +101,7 @@ impl Writer {
         }
     }
 
-    fn flush_pending(&mut self) -> Result<()> {
-        if !self.pending.1.is_empty() {
-            let (off, mut data) = std::mem::take(&mut self.pending);
-            self.file
-                .write_all_at(&data, off)
-                .map_err(|e| self.io("write", e))?;
-            data.clear();
-            self.pending = (0, data);
-        }
-        Ok(())
-    }
-
     fn flush_l2(&mut self) -> Result<()> {
-        self.flush_pending()?;
         if let Some((idx, table)) = self.l2.take() {
             let off = self.alloc(1);
             self.bump(off, 1);
@@ -136,55 +117,82 @@ impl Writer {
     /// Stores guest cluster `index` (ascending order; `data` is one cluster,
     /// or less for the disk's last partial cluster).
     pub fn write_cluster(&mut self, index: u64, data: &[u8]) -> Result<()> {
+        self.write_clusters(index, data)
+    }
+
+    /// Stores the guest clusters from `first` on (ascending order; `data`
+    /// is whole clusters, the last may be partial at the disk's end).
+    /// Uncompressed clusters are written straight from `data`, one call
+    /// per contiguous host range.
+    pub fn write_clusters(&mut self, first: u64, data: &[u8]) -> Result<()> {
         let cs = self.cluster_size();
-        if index < self.next_guest
-            || index << self.cluster_bits >= self.size
-            || data.len() as u64 > cs
-        {
-            return Err(Error::new(
-                ErrorKind::OutOfBounds,
-                "write",
-                "cluster out of order or range",
-            ));
+        let count = (data.len() as u64).div_ceil(cs);
+        let end_guest = first
+            .checked_add(count)
+            .and_then(|e| e.checked_mul(cs))
+            .ok_or_else(out_of_order)?;
+        if first < self.next_guest || data.is_empty() || end_guest - cs >= self.size {
+            return Err(out_of_order());
         }
-        self.next_guest = index + 1;
-        let l2_entries = cs / 8;
-        let l1_idx = (index / l2_entries) as usize;
-        if self.l2.as_ref().is_some_and(|(i, _)| *i != l1_idx) {
-            self.flush_l2()?;
-        }
-        let entry = match self
-            .compress
-            .then(|| deflate(data, cs as usize))
-            .transpose()
-            .map_err(|e| self.io("compress", e))?
-        {
-            Some(c) if (c.len() as u64) < cs - 512 => self.put_compressed(&c)?,
-            _ => {
-                let off = self.alloc(1);
-                self.bump(off, 1);
-                let (start, buf) = &self.pending;
-                if buf.is_empty() || *start + buf.len() as u64 != off || buf.len() >= MAX_PENDING {
-                    self.flush_pending()?;
-                    self.pending.0 = off;
-                }
-                // A short last cluster is padded so a run stays contiguous.
-                self.pending.1.extend_from_slice(data);
-                let padded = self.pending.1.len().next_multiple_of(cs as usize);
-                self.pending.1.resize(padded, 0);
-                off | COPIED
+        // Host runs of `data` not yet written: (start in data, host offset, len).
+        let mut run: Option<(usize, u64, usize)> = None;
+        for k in 0..count {
+            let index = first + k;
+            let at = (k * cs) as usize;
+            let cluster = &data[at..data.len().min(at + cs as usize)];
+            self.next_guest = index + 1;
+            let l2_entries = cs / 8;
+            let l1_idx = (index / l2_entries) as usize;
+            if self.l2.as_ref().is_some_and(|(i, _)| *i != l1_idx) {
+                // The L2 table takes the next host cluster: the run breaks.
+                self.write_run(data, run.take())?;
+                self.flush_l2()?;
             }
+            let entry = match self
+                .compress
+                .then(|| deflate(cluster, cs as usize))
+                .transpose()
+                .map_err(|e| self.io("compress", e))?
+            {
+                Some(c) if (c.len() as u64) < cs - 512 => {
+                    self.write_run(data, run.take())?;
+                    self.put_compressed(&c)?
+                }
+                _ => {
+                    let off = self.alloc(1);
+                    self.bump(off, 1);
+                    run = match run {
+                        Some((start, host, len)) if host + len as u64 == off => {
+                            Some((start, host, len + cluster.len()))
+                        }
+                        other => {
+                            self.write_run(data, other)?;
+                            Some((at, off, cluster.len()))
+                        }
+                    };
+                    off | COPIED
+                }
+            };
+            let table = &mut self
+                .l2
+                .get_or_insert_with(|| (l1_idx, vec![0; l2_entries as usize]))
+                .1;
+            table[(index % l2_entries) as usize] = entry;
+        }
+        self.write_run(data, run)
+    }
+
+    /// Writes a contiguous host run of `data`.
+    fn write_run(&mut self, data: &[u8], run: Option<(usize, u64, usize)>) -> Result<()> {
+        let Some((start, host, len)) = run else {
+            return Ok(());
         };
-        let table = &mut self
-            .l2
-            .get_or_insert_with(|| (l1_idx, vec![0; l2_entries as usize]))
-            .1;
-        table[(index % l2_entries) as usize] = entry;
-        Ok(())
+        self.file
+            .write_all_at(&data[start..start + len], host)
+            .map_err(|e| self.io("write", e))
     }
 
     fn put_compressed(&mut self, c: &[u8]) -> Result<u64> {
-        self.flush_pending()?;
         let cs = self.cluster_size();
         let len = c.len() as u64;
         // Pack payloads into the current compressed cluster while they fit;
@@ -274,6 +282,14 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+fn out_of_order() -> Error {
+    Error::new(
+        ErrorKind::OutOfBounds,
+        "write",
+        "cluster out of order or range",
+    )
 }
 
 fn deflate(data: &[u8], cluster_size: usize) -> std::io::Result<Vec<u8>> {
