@@ -46,7 +46,8 @@ pub struct Interface {
     pub gateway: Option<String>,
     /// IPv4 DNS servers.
     pub dns: Vec<String>,
-    /// Extra IPv4 routes.
+    /// Extra IPv4 routes. Accepted (and validated) as nova's network info
+    /// carries them, but not written: nova's template has no route lines.
     pub routes: Vec<Route>,
     /// IPv6 address.
     pub address_v6: Option<String>,
@@ -112,16 +113,7 @@ pub fn render_interfaces(
             if !ifc.dns.is_empty() {
                 out.push_str(&format!("    dns-nameservers {}\n", ifc.dns.join(" ")));
             }
-            for r in &ifc.routes {
-                out.push_str(&format!(
-                    "    post-up ip route add {} via {} dev {name}\n",
-                    r.cidr, r.gateway
-                ));
-                out.push_str(&format!(
-                    "    pre-down ip route del {} via {} dev {name}\n",
-                    r.cidr, r.gateway
-                ));
-            }
+            // nova computes routes but its template never renders them.
         }
         if use_ipv6 && let Some(addr6) = &ifc.address_v6 {
             let gw6 = ifc.gateway_v6.as_deref().filter(|g| !g.is_empty());
@@ -265,6 +257,59 @@ mod tests {
             .unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn routes_are_not_rendered_as_in_nova() {
+        let mut ifc = static_v4();
+        ifc.routes = vec![Route {
+            cidr: "192.168.0.0/16".into(),
+            gateway: "10.0.0.254".into(),
+        }];
+        let with = render_interfaces(
+            &NetworkInfo {
+                interfaces: vec![ifc],
+            },
+            None,
+        );
+        let without = render_interfaces(
+            &NetworkInfo {
+                interfaces: vec![static_v4()],
+            },
+            None,
+        );
+        assert_eq!(with.unwrap(), without.unwrap());
+    }
+
+    #[test]
+    fn ipv6_only_and_lxc_like_nova() {
+        let v6 = Interface {
+            hwaddress: Some("fa:16:3e:00:00:02".into()),
+            address_v6: Some("2001:db8::7".into()),
+            netmask_v6: Some("64".into()),
+            gateway_v6: Some("2001:db8::1".into()),
+            dns_v6: vec!["2001:db8::53".into()],
+            ..Default::default()
+        };
+        let net = NetworkInfo {
+            interfaces: vec![v6],
+        };
+        let out = render_interfaces(&net, None).unwrap().unwrap();
+        assert!(out.ends_with(concat!(
+            "iface lo inet loopback\n\nauto eth0\n",
+            "iface eth0 inet6 static\n",
+            "    hwaddress ether fa:16:3e:00:00:02\n",
+            "    address 2001:db8::7\n",
+            "    netmask 64\n",
+            "    gateway 2001:db8::1\n",
+            "    dns-nameservers 2001:db8::53\n",
+        )));
+        let lxc = render_interfaces(&net, Some("lxc")).unwrap().unwrap();
+        assert!(lxc.ends_with(concat!(
+            "\nauto eth0\n",
+            "    post-up ip -6 addr add 2001:db8::7/64 dev ${IFACE}\n",
+            "    post-up ip -6 route add default via 2001:db8::1 dev ${IFACE}\n",
+        )));
     }
 
     #[test]
