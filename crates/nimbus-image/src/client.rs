@@ -12,7 +12,6 @@ use tokio::io::AsyncWriteExt;
 
 use crate::app::ImageService;
 use crate::app::model::{Image, Status};
-use crate::app::upload::Download;
 
 /// Why a fetch failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +23,11 @@ pub enum FetchErrorKind {
     NotActive,
     /// The served bytes do not match the recorded size or hash.
     Corrupt,
-    /// Reading the store or writing the local file failed.
+    /// Writing the local file failed (or another local failure).
     Io,
+    /// The image's store failed: unreachable, or its data is missing or
+    /// unreadable there.
+    Store,
 }
 
 /// A failed metadata or data fetch.
@@ -109,14 +111,23 @@ impl ImageClient {
                 format!("Image {id} has no data."),
             ));
         };
-        let Download::Full { mut stream, .. } =
-            self.service.image_download(ctx, id, None, None).await?
-        else {
+        let Some(location) = image.location.as_deref() else {
             return Err(FetchError::new(
                 FetchErrorKind::NotActive,
                 format!("Image {id} has no data."),
             ));
         };
+        let store_failed = |e: &dyn std::fmt::Display| {
+            FetchError::new(
+                FetchErrorKind::Store,
+                format!("Image {id} data cannot be read from its store: {e}"),
+            )
+        };
+        let mut stream = self
+            .service
+            .data_open(location, None)
+            .await
+            .map_err(|e| store_failed(&e))?;
         let dir = dest.parent().unwrap_or(Path::new("."));
         let io = |what: &str, e: std::io::Error| {
             FetchError::new(FetchErrorKind::Io, format!("{what}: {e}"))
@@ -132,7 +143,7 @@ impl ImageClient {
         let mut sha = Sha512::new();
         let mut size: u64 = 0;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| io("cannot read image data", e))?;
+            let chunk = chunk.map_err(|e| store_failed(&e))?;
             size += chunk.len() as u64;
             if size > u64::try_from(expected_size).unwrap_or(0) {
                 return Err(FetchError::new(

@@ -617,4 +617,30 @@ async fn client_fetches_with_verification() {
         1,
         "only the first fetch is there"
     );
+    // Data gone from its store: a store failure, not a missing image.
+    std::fs::remove_file(path).unwrap();
+    let err = client.image_fetch_to(&ctx, &id, &dest2).await.unwrap_err();
+    assert_eq!(err.kind, nimbus_image::client::FetchErrorKind::Store);
+    // An image that does not exist, or that the caller may not see.
+    let missing = "0b7f2b0e-5a3c-4f4e-9d7c-1a2b3c4d5e6f";
+    let err = client
+        .image_fetch_to(&ctx, missing, &dest2)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, nimbus_image::client::FetchErrorKind::NotFound);
+    let other = nimbus_common::RequestContext {
+        project_id: Some("p2".into()),
+        ..ctx.clone()
+    };
+    let err = client.image_get(&other, &id).await.unwrap_err();
+    assert_eq!(err.kind, nimbus_image::client::FetchErrorKind::NotFound);
+    // Deactivated: not served to compute.
+    let admin = nimbus_common::RequestContext {
+        roles: vec!["admin".into(), "member".into(), "reader".into()],
+        ..ctx.clone()
+    };
+    h.svc.image_deactivate(&admin, &id).await.unwrap();
+    let err = client.image_fetch_to(&ctx, &id, &dest2).await.unwrap_err();
+    assert_eq!(err.kind, nimbus_image::client::FetchErrorKind::NotActive);
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 1);
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::ImageService;
 use super::model::{Image, Status};
 use super::range::{RangeRequest, requested_range};
-use crate::backend::{ByteRange, ByteStream};
+use crate::backend::{ByteRange, ByteStream, StoreError, StoreErrorKind};
 use crate::inspect::format_matches;
 use crate::pipeline::{Pipeline, PipelineError, Staged};
 use crate::store;
@@ -401,6 +401,21 @@ impl ImageService {
         Ok(())
     }
 
+    /// Streams the data at `location` (or a range of it) from its store.
+    pub(crate) async fn data_open(
+        &self,
+        location: &str,
+        range: Option<ByteRange>,
+    ) -> Result<ByteStream, StoreError> {
+        let store = self.stores.for_location(location).ok_or_else(|| {
+            StoreError::new(
+                StoreErrorKind::BadLocation,
+                format!("no store for {location}"),
+            )
+        })?;
+        store.get(location, range).await
+    }
+
     /// `GET /v2/images/{id}/file`, all of it or the part the request's
     /// `Range` (or legacy `Content-Range`) header asks for.
     pub async fn image_download(
@@ -422,19 +437,15 @@ impl ImageService {
         if image.status != Status::Active && image.status != Status::Deactivated {
             return Ok(Download::NoData);
         }
-        let store = self
-            .stores
-            .for_location(location)
-            .ok_or_else(|| ApiError::internal(format!("no store for {location}")))?;
         let total = u64::try_from(size).unwrap_or(0);
         match requested_range(range, content_range, total).map_err(|e| e.into_api(total))? {
             RangeRequest::Part(range) => Ok(Download::Partial {
-                stream: store.get(location, Some(range)).await?,
+                stream: self.data_open(location, Some(range)).await?,
                 range,
                 total,
             }),
             RangeRequest::Whole => Ok(Download::Full {
-                stream: store.get(location, None).await?,
+                stream: self.data_open(location, None).await?,
                 size: total,
                 md5: image.checksum.clone(),
             }),
