@@ -208,6 +208,14 @@ fn write_refusal(refused: Option<&'static str>, backing: Option<&(PathBuf, Inner
     Error::new(ErrorKind::Unsupported, "open for writing", message)
 }
 
+fn not_resizable() -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        "resize",
+        "raw disks are resized by file length; read-only qcow2 not at all",
+    )
+}
+
 fn open_raw_image(path: &Path) -> Result<Image> {
     let file = std::fs::File::open(path).map_err(|e| Error::io("open", e).with_path(path))?;
     let opts = StorageOpenOptions::new().filename(path).write(false);
@@ -275,11 +283,7 @@ impl Disk {
     /// Grows the disk to `new_size` (the new area reads as zeros).
     pub(crate) fn grow(&mut self, new_size: u64) -> Result<()> {
         match &mut self.inner {
-            Inner::Raw(_) | Inner::Reader(_) => Err(Error::new(
-                ErrorKind::Unsupported,
-                "resize",
-                "raw disks are resized by file length; read-only qcow2 not at all",
-            )),
+            Inner::Raw(_) | Inner::Reader(_) => Err(not_resizable()),
             Inner::Qcow2(img) => img
                 .resize_grow(new_size, imago::format::PreallocateMode::Zero)
                 .map_err(|e| imago_err("resize", &self.path, e)),
@@ -289,11 +293,7 @@ impl Disk {
     /// Shrinks the disk to `new_size`, discarding what lies beyond.
     pub(crate) fn shrink(&mut self, new_size: u64) -> Result<()> {
         match &mut self.inner {
-            Inner::Raw(_) | Inner::Reader(_) => Err(Error::new(
-                ErrorKind::Unsupported,
-                "resize",
-                "raw disks are resized by file length; read-only qcow2 not at all",
-            )),
+            Inner::Raw(_) | Inner::Reader(_) => Err(not_resizable()),
             Inner::Qcow2(img) => img
                 .resize_shrink(new_size)
                 .map_err(|e| imago_err("resize", &self.path, e)),

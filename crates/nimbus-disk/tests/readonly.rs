@@ -25,34 +25,18 @@ fn write_refused(path: &Path, policy: &BackingPolicy, needle: &str) {
 
 /// Our convert to raw equals qemu-img's, and to qcow2 compares equal.
 fn convert_agrees(img: &Path, policy: &BackingPolicy, dir: &Path) {
-    let raw = dir.join(format!(
-        "ours-{}.raw",
-        img.file_name().unwrap().to_string_lossy()
-    ));
-    nimbus_disk::convert(
-        img,
-        Format::Qcow2,
-        policy,
-        &raw,
-        Format::Raw,
-        &ConvertOptions::default(),
-        &mut |_, _| {},
-    )
-    .unwrap();
-    assert!(std::fs::read(&raw).unwrap() == qemu_flatten(img, "qcow2", dir));
-    let q = raw.with_extension("qcow2");
-    nimbus_disk::convert(
-        img,
-        Format::Qcow2,
-        policy,
-        &q,
-        Format::Qcow2,
-        &ConvertOptions::default(),
-        &mut |_, _| {},
-    )
-    .unwrap();
-    qemu_img(&["check", s(&q)]);
-    qemu_img(&["compare", "-f", "qcow2", "-F", "qcow2", s(img), s(&q)]);
+    let name = img.file_name().unwrap().to_string_lossy();
+    for (fmt, ext) in [(Format::Raw, "raw"), (Format::Qcow2, "qcow2")] {
+        let out = dir.join(format!("ours-{name}.{ext}"));
+        let opts = ConvertOptions::default();
+        nimbus_disk::convert(img, Format::Qcow2, policy, &out, fmt, &opts, &mut |_, _| {}).unwrap();
+        if fmt == Format::Raw {
+            assert!(std::fs::read(&out).unwrap() == qemu_flatten(img, "qcow2", dir));
+        } else {
+            qemu_img(&["check", s(&out)]);
+            qemu_img(&["compare", "-f", "qcow2", "-F", "qcow2", s(img), s(&out)]);
+        }
+    }
 }
 
 fn zstd_image(dir: &Path, src: &Path, cluster: &str) -> PathBuf {

@@ -36,15 +36,7 @@ impl Item {
 
     /// The item nova calls `name`.
     pub fn from_name(name: &str) -> Option<Item> {
-        [
-            Item::Key,
-            Item::Net,
-            Item::Metadata,
-            Item::AdminPassword,
-            Item::Files,
-        ]
-        .into_iter()
-        .find(|i| i.name() == name)
+        all_items().find(|i| i.name() == name)
     }
 }
 
@@ -163,6 +155,7 @@ pub fn inject_data_into_fs(vfs: &Vfs, request: &InjectRequest) -> Result<InjectR
     Ok(report)
 }
 
+/// Every item, in nova's injection order.
 fn all_items() -> impl Iterator<Item = Item> {
     [
         Item::Key,

@@ -98,7 +98,8 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    /// Opens the qcow2 `file` whose parsed header is `h`.
+    /// Opens the qcow2 `file` whose parsed header is `h` (the caller has
+    /// refused external data files).
     pub(crate) fn open(
         file: File,
         path: &Path,
@@ -111,14 +112,6 @@ impl Reader {
                 ErrorKind::Unsupported,
                 "open",
                 format!("unknown qcow2 incompatible feature bits {unknown:#x}"),
-            )
-            .with_path(path));
-        }
-        if h.incompatible & INCOMPAT_DATA_FILE != 0 || h.data_file.is_some() {
-            return Err(Error::new(
-                ErrorKind::NotAllowed,
-                "open",
-                "qcow2 external data files are not supported",
             )
             .with_path(path));
         }
