@@ -6,7 +6,8 @@
 #   virt-customize           libguestfs appliance (TCG), if installed
 # Each run edits a fresh overlay (created untimed) with the same items:
 # ssh key, root password, /meta.js, one file.
-# Usage: scripts/bench/inject.sh [workdir]   (root for the mount path)
+# Usage: scripts/bench/inject.sh [workdir]   (root for the mount path;
+# RUNS=N runs per tool, VC_RUNS=0 skips virt-customize)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -131,7 +132,9 @@ if [ "$(id -u)" = 0 ] && modprobe nbd max_part=8 2>/dev/null && [ -b /dev/nbd0 ]
 else
     echo "nbd mount path: not available here (needs root and the nbd kernel module)"
 fi
-if command -v virt-customize >/dev/null; then
+if [ "${VC_RUNS:-3}" = 0 ]; then
+    echo "virt-customize: skipped (VC_RUNS=0)"
+elif command -v virt-customize >/dev/null; then
     # The issue's comparison is the appliance under TCG (no nested KVM on
     # most cloud hosts); override to measure KVM.
     export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
