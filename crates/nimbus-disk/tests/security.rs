@@ -73,7 +73,9 @@ fn case01_02_qcow2_backing_and_data_file_rejected() {
     assert_unsafe(&r, "backing file");
     assert!(r.refusal("qcow2").is_some());
 
-    let df = qcow2(d, "df.qcow2", &["-o", "data_file=data.raw"]);
+    // An absolute name: qemu-img creates the data file relative to its cwd.
+    let data_opt = format!("data_file={}", s(&d.join("data.raw")));
+    let df = qcow2(d, "df.qcow2", &["-o", &data_opt]);
     assert_unsafe(&report(&df), "data file");
     // The data-file extension alone, with the incompatible bit cleared.
     let mut b = std::fs::read(&df).unwrap();
