@@ -38,7 +38,28 @@ impl ImageFormat {
     }
 }
 
-/// One image in a chain: a file, its format, and the image under it.
+/// Where QEMU reads a secret (an iSCSI CHAP password) from: a file
+/// (for the command line, where `data=` would show in `ps`), or the value
+/// itself (for `object-add` over the private QMP socket).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// A file holding exactly the secret (mode 0600).
+    File(PathBuf),
+    /// The secret itself.
+    Data(String),
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::File(path) => f.debug_tuple("File").field(path).finish(),
+            Secret::Data(_) => f.write_str("Data(<redacted>)"),
+        }
+    }
+}
+
+/// One image in a chain: a file, its format, and the image under it; or a
+/// LUN QEMU reaches itself over iSCSI (an attached volume).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ImageNode {
@@ -51,6 +72,22 @@ pub enum ImageNode {
         /// The backing image of a qcow2 overlay; `None` for a standalone
         /// image (QEMU is then told there is no backing file at all).
         backing: Option<Box<ImageNode>>,
+    },
+    /// A raw LUN behind an iSCSI target, opened by QEMU's built-in
+    /// initiator (libiscsi): no kernel initiator, no host device.
+    Iscsi {
+        /// `ip:port`.
+        portal: String,
+        /// Target IQN.
+        target: String,
+        /// LUN.
+        lun: u64,
+        /// CHAP user, if the target asks for one.
+        user: Option<String>,
+        /// CHAP password.
+        password: Option<Secret>,
+        /// The initiator's IQN (QEMU's default when `None`).
+        initiator_name: Option<String>,
     },
 }
 
@@ -82,8 +119,61 @@ impl ImageNode {
         out
     }
 
+    /// The `object-add` arguments (`qom-type: secret`) this chain needs
+    /// before its `blockdev-add`; empty for files.
+    pub fn secret_objects(&self, node: &str) -> Vec<Value> {
+        match self {
+            ImageNode::Iscsi {
+                password: Some(secret),
+                ..
+            } => {
+                let mut object =
+                    json!({"qom-type": "secret", "id": secret_id(node), "format": "raw"});
+                match secret {
+                    Secret::File(path) => object["file"] = json!(path.to_string_lossy()),
+                    Secret::Data(data) => object["data"] = json!(data),
+                }
+                vec![object]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     fn push_blockdevs(&self, node: &str, read_only: bool, out: &mut Vec<Value>) {
         match self {
+            ImageNode::Iscsi {
+                portal,
+                target,
+                lun,
+                user,
+                password,
+                initiator_name,
+            } => {
+                let mut lun_node = json!({
+                    "driver": "iscsi",
+                    "node-name": format!("{node}-f"),
+                    "transport": "tcp",
+                    "portal": portal,
+                    "target": target,
+                    "lun": lun,
+                    "read-only": read_only,
+                });
+                if let Some(user) = user {
+                    lun_node["user"] = json!(user);
+                }
+                if password.is_some() {
+                    lun_node["password-secret"] = json!(secret_id(node));
+                }
+                if let Some(name) = initiator_name {
+                    lun_node["initiator-name"] = json!(name);
+                }
+                out.push(json!({
+                    "node-name": node,
+                    "driver": "raw",
+                    "read-only": read_only,
+                    "file": lun_node,
+                }));
+            }
             ImageNode::File {
                 path,
                 format,
@@ -115,6 +205,11 @@ impl ImageNode {
             }
         }
     }
+}
+
+/// The id of the secret object of node `node`.
+pub(crate) fn secret_id(node: &str) -> String {
+    format!("{node}-secret")
 }
 
 /// Where a disk appears in the guest.
@@ -256,6 +351,9 @@ impl Machine {
             push(&["-append", cmdline]);
         }
         for (index, disk) in self.disks.iter().enumerate() {
+            for object in disk.image.secret_objects(&disk.id) {
+                push(&["-object", &object_option(&object)]);
+            }
             for node in disk.image.blockdev_args(&disk.id, disk.read_only) {
                 push(&["-blockdev", &node.to_string()]);
             }
@@ -344,6 +442,27 @@ fn device_option(args: &Value) -> String {
     parts.join(",")
 }
 
+/// `-object` takes `qom-type,key=value,...` like `-device`.
+fn object_option(args: &Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(ty) = args.get("qom-type").and_then(Value::as_str) {
+        parts.push(ty.to_string());
+    }
+    if let Some(map) = args.as_object() {
+        for (key, value) in map {
+            if key == "qom-type" {
+                continue;
+            }
+            let value = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            parts.push(format!("{key}={}", escape(&value)));
+        }
+    }
+    parts.join(",")
+}
+
 /// QEMU's option syntax doubles a comma to mean a literal one.
 fn escape(value: &str) -> String {
     value.replace(',', ",,")
@@ -413,6 +532,51 @@ mod tests {
         assert_eq!(nodes[2]["backing"], "disk0-b");
         assert_eq!(nodes[2]["read-only"], false);
         assert_eq!(nodes[2]["file"]["filename"], "/i/disk");
+    }
+
+    #[test]
+    fn iscsi_lun_is_a_raw_node_with_its_chap_secret() {
+        let node = ImageNode::Iscsi {
+            portal: "127.0.0.1:3260".into(),
+            target: "iqn.x:volume-1".into(),
+            lun: 1,
+            user: Some("u".into()),
+            password: Some(Secret::File("/i/chap".into())),
+            initiator_name: None,
+        };
+        let nodes = node.blockdev_args("vol1", false);
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes[0]["driver"], "raw");
+        assert_eq!(nodes[0]["file"]["driver"], "iscsi");
+        assert_eq!(nodes[0]["file"]["lun"], 1);
+        assert_eq!(nodes[0]["file"]["password-secret"], "vol1-secret");
+        let objects = node.secret_objects("vol1");
+        assert_eq!(objects[0]["file"], "/i/chap");
+        let option = object_option(&objects[0]);
+        assert!(option.starts_with("secret,"), "{option}");
+        for part in ["file=/i/chap", "format=raw", "id=vol1-secret"] {
+            assert!(option.split(',').any(|p| p == part), "{option}");
+        }
+        let mut m = machine();
+        m.disks.push(Disk {
+            id: "vol1".into(),
+            image: node,
+            bus: DiskBus::Virtio,
+            read_only: false,
+            serial: Some("v-1".into()),
+        });
+        let args: Vec<String> = m
+            .args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let object = args.iter().position(|a| a.starts_with("secret,")).unwrap();
+        let blockdev = args.iter().position(|a| a.contains("\"iscsi\"")).unwrap();
+        assert!(
+            object < blockdev,
+            "the secret exists before the node that uses it"
+        );
+        assert!(format!("{:?}", Secret::Data("pw".into())).contains("redacted"));
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub enum Error {
     /// No answer or event within the time allowed.
     #[error("timed out waiting for {0}")]
     Timeout(String),
+    /// A volume's connection info is not one QEMU can open.
+    #[error("unusable connection info: {0}")]
+    ConnectionInfo(String),
 }
 
 impl Error {

@@ -7,8 +7,10 @@ mod client;
 mod cmdline;
 mod error;
 mod probe;
+mod volume;
 
 pub use client::{Event, Qmp, wait_for_event};
-pub use cmdline::{Accel, Disk, DiskBus, ImageFormat, ImageNode, Machine, Nic};
+pub use cmdline::{Accel, Disk, DiskBus, ImageFormat, ImageNode, Machine, Nic, Secret};
 pub use error::{Error, Result};
 pub use probe::{kvm_works, virt_type_auto};
+pub use volume::{disk_attach, disk_detach, volume_disk, volume_node, write_secret_file};

@@ -8,6 +8,8 @@ use std::time::Duration;
 use nimbus_qmp::{Accel, Disk, DiskBus, ImageFormat, ImageNode, Machine, Qmp};
 use serde_json::{Value, json};
 
+mod volumes;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
