@@ -145,8 +145,8 @@ pub async fn info_stores(State(svc): State<ImageService>, _ctx: RequestContext) 
         .stores
         .all()
         .map(|s| {
-            let mut v = json!({"id": s.id(), "description": s.description()});
-            if s.id() == default {
+            let mut v = json!({"id": s.info().id(), "description": s.info().description()});
+            if s.info().id() == default {
                 v["default"] = json!(true);
             }
             v

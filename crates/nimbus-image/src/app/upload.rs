@@ -16,7 +16,7 @@ use super::model::{Image, Status};
 use super::range::{RangeRequest, requested_range};
 use crate::backend::{ByteRange, ByteStream, StoreError, StoreErrorKind};
 use crate::inspect::format_matches;
-use crate::pipeline::{Pipeline, PipelineError, Staged};
+use crate::pipeline::{Pipeline, PipelineError};
 use crate::store;
 use crate::store::images::DataRecord;
 
@@ -126,7 +126,7 @@ impl ImageService {
         during: Status,
         content_length: Option<u64>,
         body: S,
-    ) -> Result<(Staged, QueuedOnDrop), ApiError>
+    ) -> Result<(tempfile::NamedTempFile, StagedInfo, QueuedOnDrop), ApiError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
@@ -214,7 +214,13 @@ impl ImageService {
                 staged.verdict.format
             )));
         }
-        Ok((staged, guard))
+        let info = StagedInfo {
+            size: staged.size,
+            md5: staged.md5,
+            sha512: staged.sha512,
+            virtual_size: staged.verdict.virtual_size,
+        };
+        Ok((staged.file, info, guard))
     }
 
     /// Puts verified data in `store_id` and activates the image if it is
@@ -231,7 +237,7 @@ impl ImageService {
             .stores
             .get(store_id)
             .ok_or_else(|| ApiError::bad_request(format!("Unknown store '{store_id}'.")))?;
-        let location = store.put(id, file, info.size).await?;
+        let location = store.put(id, file).await?;
         let record = DataRecord {
             size: i64::try_from(info.size).unwrap_or(i64::MAX),
             virtual_size: info.virtual_size.and_then(|v| i64::try_from(v).ok()),
@@ -278,16 +284,10 @@ impl ImageService {
     {
         let image = self.image_modifiable(ctx, id, "upload data to").await?;
         let store_id = self.store_choice(store_id)?;
-        let (staged, mut guard) = self
+        let (file, info, mut guard) = self
             .receive(&image, Status::Saving, content_length, body)
             .await?;
-        let info = StagedInfo {
-            size: staged.size,
-            md5: staged.md5,
-            sha512: staged.sha512,
-            virtual_size: staged.verdict.virtual_size,
-        };
-        self.commit(id, Status::Saving, &store_id, staged.file, &info)
+        self.commit(id, Status::Saving, &store_id, file, &info)
             .await?;
         guard.armed = false;
         Ok(())
@@ -307,21 +307,15 @@ impl ImageService {
         E: std::fmt::Display,
     {
         let image = self.image_modifiable(ctx, id, "stage data for").await?;
-        let (staged, mut guard) = self
+        let (file, info, mut guard) = self
             .receive(&image, Status::Uploading, content_length, body)
             .await?;
-        let info = StagedInfo {
-            size: staged.size,
-            md5: staged.md5,
-            sha512: staged.sha512,
-            virtual_size: staged.verdict.virtual_size,
-        };
         let json = serde_json::to_vec(&info).map_err(ApiError::internal)?;
         tokio::fs::write(self.staged_info_path(id), json)
             .await
             .map_err(ApiError::internal)?;
         let target = self.staged_path(id);
-        staged.file.persist(&target).map_err(|e| {
+        file.persist(&target).map_err(|e| {
             ApiError::internal(format!(
                 "cannot keep staged data at {}: {}",
                 target.display(),

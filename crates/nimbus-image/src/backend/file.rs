@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use tempfile::NamedTempFile;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::{ByteRange, ByteStream, Store, StoreError, StoreErrorKind};
+use super::{ByteRange, ByteStream, Store, StoreError, StoreErrorKind, StoreInfo};
 
 /// Bytes read per chunk when serving data.
 const READ_CHUNK: usize = 256 * 1024;
@@ -20,6 +20,7 @@ const READ_CHUNK: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub struct FileStore {
     root: PathBuf,
+    info: StoreInfo,
 }
 
 impl FileStore {
@@ -39,7 +40,11 @@ impl FileStore {
             )
             .with_source(e)
         })?;
-        Ok(FileStore { root })
+        let prefix = format!("file://{}/", root.display());
+        Ok(FileStore {
+            info: StoreInfo::new("file", "Local filesystem store", prefix),
+            root,
+        })
     }
 
     /// The directory the data files are in.
@@ -47,22 +52,10 @@ impl FileStore {
         &self.root
     }
 
-    /// The file a location names, only if it is a plain file name directly
-    /// in the store directory: a location is never a way to reach a host file.
+    /// The file a location names: only ever a plain image id directly in
+    /// the store directory, never a way to reach a host file.
     fn path_of(&self, location: &str) -> Result<PathBuf, StoreError> {
-        let bad = || {
-            StoreError::new(
-                StoreErrorKind::BadLocation,
-                format!("not a location of this store: {location}"),
-            )
-        };
-        let path = location.strip_prefix("file://").ok_or_else(bad)?;
-        let path = Path::new(path);
-        let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(bad)?;
-        if path.parent() != Some(self.root.as_path()) || !nimbus_common::ids::is_valid_id(name) {
-            return Err(bad());
-        }
-        Ok(self.root.join(name))
+        Ok(self.root.join(self.info.image_id_of(location)?))
     }
 }
 
@@ -78,31 +71,17 @@ fn io_error(context: String) -> impl FnOnce(std::io::Error) -> StoreError {
 }
 
 impl Store for FileStore {
-    fn id(&self) -> &str {
-        "file"
-    }
-
-    fn description(&self) -> &str {
-        "Local filesystem store"
-    }
-
-    fn scheme(&self) -> &str {
-        "file"
+    fn info(&self) -> &StoreInfo {
+        &self.info
     }
 
     fn put<'a>(
         &'a self,
         image_id: &'a str,
         data: NamedTempFile,
-        _size: u64,
     ) -> BoxFuture<'a, Result<String, StoreError>> {
         async move {
-            if !nimbus_common::ids::is_valid_id(image_id) {
-                return Err(StoreError::new(
-                    StoreErrorKind::BadLocation,
-                    "invalid image id",
-                ));
-            }
+            let location = self.info.location_of(image_id)?;
             let target = self.root.join(image_id);
             let root = self.root.clone();
             let moved = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
@@ -144,7 +123,7 @@ impl Store for FileStore {
                 StoreError::new(StoreErrorKind::Io, format!("store worker failed: {e}"))
             })?;
             moved?;
-            Ok(format!("file://{}", self.root.join(image_id).display()))
+            Ok(location)
         }
         .boxed()
     }
@@ -223,10 +202,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(&dir.path().join("images")).unwrap();
         let data: Vec<u8> = (0..600_000u32).map(|i| i as u8).collect();
-        let loc = store
-            .put("abc", staged(dir.path(), &data), data.len() as u64)
-            .await
-            .unwrap();
+        let loc = store.put("abc", staged(dir.path(), &data)).await.unwrap();
         assert_eq!(loc, format!("file://{}/abc", store.root().display()));
         assert_eq!(read_all(store.get(&loc, None).await.unwrap()).await, data);
         let part = read_all(
@@ -274,13 +250,10 @@ mod tests {
     async fn an_existing_image_is_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(&dir.path().join("images")).unwrap();
-        let loc = store
-            .put("x1", staged(dir.path(), b"first"), 5)
-            .await
-            .unwrap();
+        let loc = store.put("x1", staged(dir.path(), b"first")).await.unwrap();
         assert!(
             store
-                .put("x1", staged(dir.path(), b"second"), 6)
+                .put("x1", staged(dir.path(), b"second"))
                 .await
                 .is_err()
         );

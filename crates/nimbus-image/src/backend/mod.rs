@@ -74,20 +74,78 @@ pub struct ByteRange {
     pub end: u64,
 }
 
+/// What a store is called and how its locations look: the data of image
+/// `id` is at `prefix` + `id`, and nothing else is a location of the store,
+/// so a recorded location can never name anything but a plain image id.
+#[derive(Debug, Clone)]
+pub struct StoreInfo {
+    id: &'static str,
+    description: &'static str,
+    prefix: String,
+}
+
+impl StoreInfo {
+    /// A store `id` (as `/v2/info/stores` shows it) with locations under
+    /// `prefix` (`scheme://container/`).
+    pub fn new(id: &'static str, description: &'static str, prefix: String) -> StoreInfo {
+        StoreInfo {
+            id,
+            description,
+            prefix,
+        }
+    }
+
+    /// The store id clients see in `/v2/info/stores` (`file`, `s3`).
+    pub fn id(&self) -> &'static str {
+        self.id
+    }
+
+    /// A one-line description for `/v2/info/stores`.
+    pub fn description(&self) -> &'static str {
+        self.description
+    }
+
+    /// The location scheme this store answers for (`file`, `s3`).
+    pub fn scheme(&self) -> &str {
+        self.prefix
+            .split_once("://")
+            .map_or("", |(scheme, _)| scheme)
+    }
+
+    /// Where the data of `image_id` goes; refuses anything but a plain id.
+    pub fn location_of(&self, image_id: &str) -> Result<String, StoreError> {
+        if !nimbus_common::ids::is_valid_id(image_id) {
+            return Err(StoreError::new(
+                StoreErrorKind::BadLocation,
+                "invalid image id",
+            ));
+        }
+        Ok(format!("{}{image_id}", self.prefix))
+    }
+
+    /// The image id `location` names, only if it is a location of this store.
+    pub fn image_id_of<'a>(&self, location: &'a str) -> Result<&'a str, StoreError> {
+        location
+            .strip_prefix(self.prefix.as_str())
+            .filter(|id| nimbus_common::ids::is_valid_id(id))
+            .ok_or_else(|| {
+                StoreError::new(
+                    StoreErrorKind::BadLocation,
+                    format!("not a location of this store: {location}"),
+                )
+            })
+    }
+}
+
 /// A place image data is kept.
 pub trait Store: Send + Sync {
-    /// The store id clients see in `/v2/info/stores` (`file`, `s3`).
-    fn id(&self) -> &str;
-    /// A one-line description for `/v2/info/stores`.
-    fn description(&self) -> &str;
-    /// The location scheme this store answers for (`file`, `s3`).
-    fn scheme(&self) -> &str;
+    /// Its id, description and location shape.
+    fn info(&self) -> &StoreInfo;
     /// Stores verified data for `image_id`; returns its location.
     fn put<'a>(
         &'a self,
         image_id: &'a str,
         data: NamedTempFile,
-        size: u64,
     ) -> BoxFuture<'a, Result<String, StoreError>>;
     /// Streams the data at `location`, or a range of it.
     fn get<'a>(
@@ -120,7 +178,7 @@ impl Stores {
     pub fn new(default: &str, stores: Vec<Arc<dyn Store>>) -> Option<Stores> {
         let stores: BTreeMap<String, Arc<dyn Store>> = stores
             .into_iter()
-            .map(|s| (s.id().to_string(), s))
+            .map(|s| (s.info().id().to_string(), s))
             .collect();
         stores.contains_key(default).then(|| Stores {
             default: default.to_string(),
@@ -146,6 +204,6 @@ impl Stores {
     /// The store that holds `location`, by its scheme.
     pub fn for_location(&self, location: &str) -> Option<&Arc<dyn Store>> {
         let scheme = location.split_once("://")?.0;
-        self.stores.values().find(|s| s.scheme() == scheme)
+        self.stores.values().find(|s| s.info().scheme() == scheme)
     }
 }

@@ -14,10 +14,12 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMulti
 use tempfile::NamedTempFile;
 use tokio::io::AsyncReadExt;
 
-use super::{ByteRange, ByteStream, Store, StoreError, StoreErrorKind};
+use super::{ByteRange, ByteStream, Store, StoreError, StoreErrorKind, StoreInfo};
 
 /// Multipart part size (S3 requires at least 5 MiB except for the last).
 const PART_SIZE: usize = 8 << 20;
+/// Object keys are this plus the image id.
+const KEY_PREFIX: &str = "images/";
 /// Parts uploaded at once.
 const PARTS_IN_FLIGHT: usize = 2;
 
@@ -39,8 +41,8 @@ pub struct S3Config {
 /// Image data as objects in an S3 bucket.
 #[derive(Debug, Clone)]
 pub struct S3Store {
-    bucket: String,
     client: Arc<AmazonS3>,
+    info: StoreInfo,
 }
 
 impl S3Store {
@@ -67,25 +69,19 @@ impl S3Store {
             .with_source(e)
         })?;
         Ok(S3Store {
-            bucket: config.bucket.clone(),
             client: Arc::new(client),
+            info: StoreInfo::new(
+                "s3",
+                "S3-compatible object store",
+                format!("s3://{}/{KEY_PREFIX}", config.bucket),
+            ),
         })
     }
 
+    /// The object key of the data at `location`, if it is one of ours.
     fn key_of(&self, location: &str) -> Result<ObjectPath, StoreError> {
-        let bad = || {
-            StoreError::new(
-                StoreErrorKind::BadLocation,
-                format!("not a location of this store: {location}"),
-            )
-        };
-        let rest = location.strip_prefix("s3://").ok_or_else(bad)?;
-        let (bucket, key) = rest.split_once('/').ok_or_else(bad)?;
-        let id = key.strip_prefix("images/").ok_or_else(bad)?;
-        if bucket != self.bucket || !nimbus_common::ids::is_valid_id(id) {
-            return Err(bad());
-        }
-        Ok(ObjectPath::from(format!("images/{id}")))
+        let id = self.info.image_id_of(location)?;
+        Ok(ObjectPath::from(format!("{KEY_PREFIX}{id}")))
     }
 }
 
@@ -100,32 +96,18 @@ fn s3_error(context: String) -> impl FnOnce(object_store::Error) -> StoreError {
 }
 
 impl Store for S3Store {
-    fn id(&self) -> &str {
-        "s3"
-    }
-
-    fn description(&self) -> &str {
-        "S3-compatible object store"
-    }
-
-    fn scheme(&self) -> &str {
-        "s3"
+    fn info(&self) -> &StoreInfo {
+        &self.info
     }
 
     fn put<'a>(
         &'a self,
         image_id: &'a str,
         data: NamedTempFile,
-        _size: u64,
     ) -> BoxFuture<'a, Result<String, StoreError>> {
         async move {
-            if !nimbus_common::ids::is_valid_id(image_id) {
-                return Err(StoreError::new(
-                    StoreErrorKind::BadLocation,
-                    "invalid image id",
-                ));
-            }
-            let key = ObjectPath::from(format!("images/{image_id}"));
+            let location = self.info.location_of(image_id)?;
+            let key = ObjectPath::from(format!("{KEY_PREFIX}{image_id}"));
             let io = |e| {
                 StoreError::new(StoreErrorKind::Io, "cannot read staged image data").with_source(e)
             };
@@ -137,22 +119,32 @@ impl Store for S3Store {
                 .map_err(s3_error(format!("cannot start upload of {key}")))?;
             let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
             let mut buf = vec![0u8; PART_SIZE];
-            loop {
-                let n = file.read(&mut buf).await.map_err(io)?;
-                if n == 0 {
-                    break;
+            let sent = async {
+                loop {
+                    let n = file.read(&mut buf).await.map_err(io)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    writer
+                        .wait_for_capacity(PARTS_IN_FLIGHT)
+                        .await
+                        .map_err(s3_error(format!("cannot upload {key}")))?;
+                    writer.write(&buf[..n]);
                 }
-                writer
-                    .wait_for_capacity(PARTS_IN_FLIGHT)
-                    .await
-                    .map_err(s3_error(format!("cannot upload {key}")))?;
-                writer.write(&buf[..n]);
+            }
+            .await;
+            if let Err(e) = sent {
+                // Parts already uploaded are kept (and billed) until aborted.
+                if let Err(abort) = writer.abort().await {
+                    tracing::warn!(%key, error = %abort, "cannot abort a failed multipart upload");
+                }
+                return Err(e);
             }
             writer
                 .finish()
                 .await
                 .map_err(s3_error(format!("cannot finish upload of {key}")))?;
-            Ok(format!("s3://{}/{key}", self.bucket))
+            Ok(location)
         }
         .boxed()
     }
