@@ -23,6 +23,8 @@ pub struct ImageConfig {
     pub limit_param_default: usize,
     /// `api_limit_max`: largest page.
     pub api_limit_max: usize,
+    /// `[import_filtering_opts]`: which URLs `web-download` may fetch.
+    pub import_filtering: crate::app::web_download::ImportFiltering,
 }
 
 impl ImageConfig {
@@ -37,6 +39,7 @@ impl ImageConfig {
             s3: None,
             limit_param_default: 25,
             api_limit_max: 1000,
+            import_filtering: Default::default(),
         }
     }
 }
@@ -66,6 +69,19 @@ pub struct GlanceStoreSection {
     pub image_size_cap: Option<u64>,
     /// Bytes of image data per project; 0 is unlimited [default: 0].
     pub user_storage_quota: Option<u64>,
+    /// `web-download` URL schemes allowed [default: http, https]
+    /// (glance's `[import_filtering_opts]`, like the five below).
+    pub allowed_schemes: Option<Vec<String>>,
+    /// `web-download` URL schemes refused when none are allowed explicitly.
+    pub disallowed_schemes: Option<Vec<String>>,
+    /// `web-download` hosts allowed [default: any].
+    pub allowed_hosts: Option<Vec<String>>,
+    /// `web-download` hosts refused when none are allowed explicitly.
+    pub disallowed_hosts: Option<Vec<String>>,
+    /// `web-download` explicit ports allowed [default: 80, 443].
+    pub allowed_ports: Option<Vec<u16>>,
+    /// `web-download` ports refused when none are allowed explicitly.
+    pub disallowed_ports: Option<Vec<u16>>,
 }
 
 impl GlanceStoreSection {
@@ -83,6 +99,23 @@ impl GlanceStoreSection {
         }
         if let Some(quota) = self.user_storage_quota {
             config.user_storage_quota = quota;
+        }
+        let filtering = &mut config.import_filtering;
+        for (value, target) in [
+            (&self.allowed_schemes, &mut filtering.allowed_schemes),
+            (&self.disallowed_schemes, &mut filtering.disallowed_schemes),
+            (&self.allowed_hosts, &mut filtering.allowed_hosts),
+            (&self.disallowed_hosts, &mut filtering.disallowed_hosts),
+        ] {
+            if let Some(value) = value {
+                *target = value.iter().map(|v| v.to_lowercase()).collect();
+            }
+        }
+        if let Some(ports) = &self.allowed_ports {
+            filtering.allowed_ports = ports.clone();
+        }
+        if let Some(ports) = &self.disallowed_ports {
+            filtering.disallowed_ports = ports.clone();
         }
         if let Some(host) = &self.s3_store_host {
             config.s3 = Some(crate::backend::s3::S3Config {

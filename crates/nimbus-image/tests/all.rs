@@ -6,3 +6,4 @@ mod api;
 mod s3;
 mod security;
 mod support;
+mod web_download;

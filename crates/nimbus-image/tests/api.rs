@@ -540,13 +540,17 @@ async fn stage_and_glance_direct_import() {
         .header("content-type", "application/octet-stream");
     assert_eq!(h.send(req, Body::from(data.clone())).await.status, 204);
     assert_eq!(h.status_of(&id).await, "uploading");
-    let bad = json!({"method": {"name": "web-download"}});
-    assert_eq!(
-        h.json("POST", &format!("/v2/images/{id}/import"), "p", bad)
-            .await
-            .status,
-        400
-    );
+    // An unknown method is 400; web-download needs a queued image (409).
+    for (method, status) in [("glance-download", 400), ("web-download", 409)] {
+        let bad = json!({"method": {"name": method, "uri": "http://example.com/x"}});
+        assert_eq!(
+            h.json("POST", &format!("/v2/images/{id}/import"), "p", bad)
+                .await
+                .status,
+            status,
+            "{method}"
+        );
+    }
     assert_eq!(
         h.json("POST", &format!("/v2/images/{id}/import"), "p", import)
             .await

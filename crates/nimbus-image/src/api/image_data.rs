@@ -68,10 +68,12 @@ pub async fn stage(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The import method (`{"method": {"name": "glance-direct"}}`).
+/// The import method (`{"method": {"name": "web-download", "uri": ...}}`).
 #[derive(Debug, Deserialize)]
 pub struct ImportMethod {
     name: String,
+    #[serde(default)]
+    uri: Option<String>,
 }
 
 /// `POST /v2/images/{id}/import` body.
@@ -102,8 +104,15 @@ pub async fn import(
         .as_ref()
         .and_then(|s| s.first().cloned())
         .or_else(|| header_str(&headers, "x-image-meta-store").map(str::to_string));
-    svc.image_import(&ctx, &id, &body.method.name, store.as_deref())
-        .await?;
+    let method = &body.method;
+    svc.image_import(
+        &ctx,
+        &id,
+        &method.name,
+        method.uri.as_deref(),
+        store.as_deref(),
+    )
+    .await?;
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -132,7 +132,7 @@ pub async fn info_import(_ctx: RequestContext) -> Response {
         "import-methods": {
             "description": "Import methods available.",
             "type": "array",
-            "value": ["glance-direct"]
+            "value": crate::app::upload::IMPORT_METHODS
         }
     }))
     .into_response()

@@ -7,6 +7,7 @@ pub mod model;
 pub mod policy;
 pub mod range;
 pub mod upload;
+pub mod web_download;
 
 use std::sync::Arc;
 

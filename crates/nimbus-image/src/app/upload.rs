@@ -22,11 +22,12 @@ use crate::store::images::DataRecord;
 
 /// Returns an image to `queued` unless disarmed: runs on every early
 /// return and when the handler is dropped because the client went away.
-struct QueuedOnDrop {
+pub(crate) struct QueuedOnDrop {
     pool: Pool,
     id: String,
     during: Status,
-    armed: bool,
+    /// Cleared once the image has left `during` for good.
+    pub(crate) armed: bool,
 }
 
 impl Drop for QueuedOnDrop {
@@ -45,9 +46,12 @@ impl Drop for QueuedOnDrop {
     }
 }
 
+/// The import methods this cloud offers (`/v2/info/import`).
+pub const IMPORT_METHODS: [&str; 2] = ["glance-direct", "web-download"];
+
 /// What the staging area remembers about staged data until `import`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StagedInfo {
+pub(crate) struct StagedInfo {
     size: u64,
     md5: String,
     sha512: String,
@@ -118,11 +122,22 @@ impl ImageService {
         let _ = tokio::fs::remove_file(self.staged_info_path(id)).await;
     }
 
-    /// Receives data for `image` while it is in `during`: checks, streams
-    /// through the pipeline, verifies the verdict. The guard is armed.
-    async fn receive<S, E>(
+    /// A guard that returns image `id` from `during` to `queued`.
+    pub(crate) fn queued_on_drop(&self, id: &str, during: Status) -> QueuedOnDrop {
+        QueuedOnDrop {
+            pool: self.pool().clone(),
+            id: id.to_string(),
+            during,
+            armed: true,
+        }
+    }
+
+    /// Receives data for `image`, moving it from `from` to `during`: checks,
+    /// streams through the pipeline, verifies the verdict. The guard is armed.
+    pub(crate) async fn receive<S, E>(
         &self,
         image: &Image,
+        from: Status,
         during: Status,
         content_length: Option<u64>,
         body: S,
@@ -162,7 +177,7 @@ impl ImageService {
                 quota_limited,
             ));
         }
-        if !store::images::image_transition(self.pool(), &image.id, Status::Queued, during).await? {
+        if !store::images::image_transition(self.pool(), &image.id, from, during).await? {
             let now = store::images::image_get(self.pool(), &image.id)
                 .await?
                 .map(|i| i.status.as_str())
@@ -172,12 +187,7 @@ impl ImageService {
                 during.as_str()
             )));
         }
-        let guard = QueuedOnDrop {
-            pool: self.pool().clone(),
-            id: image.id.clone(),
-            during,
-            armed: true,
-        };
+        let guard = self.queued_on_drop(&image.id, during);
         let observer = (self.inspector)(disk_format, container_format);
         let mut pipeline = Pipeline::start(&self.config.staging_dir, observer, limit)
             .map_err(|e| pipeline_error(e, false))?;
@@ -225,7 +235,7 @@ impl ImageService {
 
     /// Puts verified data in `store_id` and activates the image if it is
     /// still in `during`; otherwise the stored data is deleted again.
-    async fn commit(
+    pub(crate) async fn commit(
         &self,
         id: &str,
         during: Status,
@@ -285,7 +295,7 @@ impl ImageService {
         let image = self.image_modifiable(ctx, id, "upload data to").await?;
         let store_id = self.store_choice(store_id)?;
         let (file, info, mut guard) = self
-            .receive(&image, Status::Saving, content_length, body)
+            .receive(&image, Status::Queued, Status::Saving, content_length, body)
             .await?;
         self.commit(id, Status::Saving, &store_id, file, &info)
             .await?;
@@ -308,7 +318,13 @@ impl ImageService {
     {
         let image = self.image_modifiable(ctx, id, "stage data for").await?;
         let (file, info, mut guard) = self
-            .receive(&image, Status::Uploading, content_length, body)
+            .receive(
+                &image,
+                Status::Queued,
+                Status::Uploading,
+                content_length,
+                body,
+            )
             .await?;
         let json = serde_json::to_vec(&info).map_err(ApiError::internal)?;
         tokio::fs::write(self.staged_info_path(id), json)
@@ -326,23 +342,32 @@ impl ImageService {
         Ok(())
     }
 
-    /// `POST /v2/images/{id}/import` with `glance-direct`: moves staged data
-    /// into a store in the background (202); the image goes `importing`,
-    /// then `active`, or back to `queued` on failure.
+    /// `POST /v2/images/{id}/import`: `glance-direct` or `web-download`.
     pub async fn image_import(
         &self,
         ctx: &RequestContext,
         id: &str,
         method: &str,
+        uri: Option<&str>,
         store_id: Option<&str>,
     ) -> Result<(), ApiError> {
         let image = self.image_modifiable(ctx, id, "import data into").await?;
-        if method != "glance-direct" {
-            return Err(ApiError::bad_request(format!(
-                "Import method {method} is not supported: this cloud offers glance-direct."
-            )));
-        }
         let store_id = self.store_choice(store_id)?;
+        match method {
+            "glance-direct" => self.import_staged(image, store_id).await,
+            "web-download" => self.import_web(image, uri, store_id).await,
+            other => Err(ApiError::bad_request(format!(
+                "Import method {other} is not supported: this cloud offers {}.",
+                IMPORT_METHODS.join(" and ")
+            ))),
+        }
+    }
+
+    /// `glance-direct`: moves staged data into a store in the background
+    /// (202); the image goes `importing`, then `active`, or back to `queued`
+    /// on failure.
+    async fn import_staged(&self, image: Image, store_id: String) -> Result<(), ApiError> {
+        let id = image.id.as_str();
         let info_path = self.staged_info_path(id);
         if image.status != Status::Uploading || !info_path.exists() {
             return Err(ApiError::conflict(format!(
@@ -365,12 +390,7 @@ impl ImageService {
         let service = self.clone();
         let id = id.to_string();
         tokio::spawn(async move {
-            let guard = QueuedOnDrop {
-                pool: service.pool().clone(),
-                id: id.clone(),
-                during: Status::Importing,
-                armed: true,
-            };
+            let guard = service.queued_on_drop(&id, Status::Importing);
             let staged = service.staged_path(&id);
             let opened = std::fs::File::open(&staged)
                 .and_then(|file| Ok((file, tempfile::TempPath::try_from_path(&staged)?)));
