@@ -63,3 +63,56 @@ impl VolumeConfig {
         }
     }
 }
+
+/// `[backend_defaults]` of the `nimbus serve` config file: cinder.conf's
+/// backend options by their Cinder names (`iscsi_ip_address` is accepted
+/// for `target_ip_address`, as Cinder still does).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendDefaultsSection {
+    /// `local` (default) or `iscsi`.
+    pub volume_driver: Option<VolumeDriverKind>,
+    /// Volume files [default: `<state_path>/volumes`].
+    pub volume_data_dir: Option<PathBuf>,
+    /// Target configuration files [default: `<state_path>/volumes-tgt`].
+    pub volumes_dir: Option<PathBuf>,
+    /// Portal address tgtd listens on [default: 127.0.0.1].
+    #[serde(alias = "iscsi_ip_address")]
+    pub target_ip_address: Option<String>,
+    /// Portal port [default: 3260].
+    #[serde(alias = "iscsi_port")]
+    pub target_port: Option<u16>,
+    /// IQN prefix [default: `iqn.2010-10.org.openstack:`].
+    pub target_prefix: Option<String>,
+    /// Availability zone [default: `nova`].
+    pub storage_availability_zone: Option<String>,
+}
+
+impl BackendDefaultsSection {
+    /// The volume service's settings for data dir `data_dir`.
+    pub fn resolve(&self, data_dir: &std::path::Path) -> VolumeConfig {
+        let mut c = VolumeConfig::under(data_dir);
+        if let Some(d) = self.volume_driver {
+            c.volume_driver = d;
+        }
+        if let Some(d) = &self.volume_data_dir {
+            c.volume_data_dir = d.clone();
+        }
+        if let Some(d) = &self.volumes_dir {
+            c.volumes_dir = d.clone();
+        }
+        if let Some(ip) = &self.target_ip_address {
+            c.target_ip_address = ip.clone();
+        }
+        if let Some(p) = self.target_port {
+            c.target_port = p;
+        }
+        if let Some(p) = &self.target_prefix {
+            c.target_prefix = p.clone();
+        }
+        if let Some(z) = &self.storage_availability_zone {
+            c.storage_availability_zone = z.clone();
+        }
+        c
+    }
+}

@@ -23,6 +23,11 @@
 //!
 //! [oslo_middleware]
 //! max_request_body_size = 114688     # bytes; larger bodies get 413
+//!
+//! [backend_defaults]                 # cinder.conf: the volume backend
+//! volume_driver = "iscsi"            # local (default) | iscsi (tgtd, CHAP)
+//! target_ip_address = "127.0.0.1"    # portal tgtd listens on
+//! target_prefix = "iqn.2010-10.org.openstack:"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -55,6 +60,9 @@ pub struct ConfigFile {
     /// `[compute]`: nova.conf's compute options by their nova names.
     #[serde(default)]
     pub compute: nimbus_compute::config::ComputeSection,
+    /// `[backend_defaults]`: the volume backend, by cinder.conf's option names.
+    #[serde(default)]
+    pub backend_defaults: nimbus_volume::config::BackendDefaultsSection,
 }
 
 /// `[DEFAULT]`

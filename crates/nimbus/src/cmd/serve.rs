@@ -101,9 +101,11 @@ fn resolve(args: Args, file: ConfigFile) -> anyhow::Result<Settings> {
     let database_url = args.database_url.or(file.database.connection);
     let image = file.glance_store.resolve(&data_dir);
     let compute = file.compute.resolve(&data_dir);
+    let volume = file.backend_defaults.resolve(&data_dir);
     Ok(Settings {
         image,
         compute,
+        volume,
         key_repository: file
             .fernet_tokens
             .key_repository

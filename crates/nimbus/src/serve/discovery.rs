@@ -4,51 +4,14 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use nimbus_common::{ApiError, ErrorStyle, Json, RequestContext, render_errors};
-use serde_json::{Value, json};
-
-/// The highest volume microversion served. Only 3.0 until the volume API lands.
-pub const VOLUME_MAX_VERSION: &str = "3.0";
+use serde_json::json;
 
 /// Shared by the discovery handlers: the public base URL.
 #[derive(Clone)]
 pub struct Base(pub String);
-
-/// `/volume`: Cinder's version list (300 at the root, 200 at `/v3/`).
-pub fn volume(base: &str) -> Router {
-    Router::new()
-        .route(
-            "/",
-            get(|State(b): State<Base>| async move {
-                (StatusCode::MULTIPLE_CHOICES, Json(volume_versions(&b.0)))
-            }),
-        )
-        .route(
-            "/v3",
-            get(|State(b): State<Base>| async move { Json(volume_versions(&b.0)) }),
-        )
-        .fallback(not_found)
-        .layer(render_errors(ErrorStyle::Cinder))
-        .with_state(Base(base.to_string()))
-}
-
-fn volume_versions(base: &str) -> Value {
-    json!({"versions": [{
-        "id": "v3.0",
-        "status": "CURRENT",
-        "version": VOLUME_MAX_VERSION,
-        "min_version": "3.0",
-        "updated": "2023-08-31T00:00:00Z",
-        "links": [
-            {"href": "https://docs.openstack.org/", "type": "text/html", "rel": "describedby"},
-            {"href": format!("{base}/volume/v3/"), "rel": "self"},
-        ],
-        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}],
-    }]})
-}
 
 /// `/network`: Neutron's version list, and the (authenticated) v2.0
 /// resource list, empty until the network API lands.

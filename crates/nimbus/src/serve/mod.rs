@@ -49,6 +49,8 @@ pub struct Settings {
     pub image: nimbus_image::ImageConfig,
     /// Compute service settings (`[compute]`).
     pub compute: nimbus_compute::ComputeConfig,
+    /// Volume service settings (`[backend_defaults]`).
+    pub volume: nimbus_volume::VolumeConfig,
 }
 
 /// The catalog: the services served here and their paths.
@@ -111,7 +113,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     )
     .await
     .context("starting the compute service")?;
-    let app = app(&identity, &db, &image, &compute, settings.max_body);
+    let volume =
+        nimbus_volume::VolumeService::new(db.clone(), settings.volume.clone(), Some(image.clone()))
+            .await
+            .context("starting the volume service")?;
+    let app = app(&identity, &db, &image, &compute, &volume, settings.max_body);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
@@ -189,6 +195,7 @@ pub fn app(
     db: &Db,
     image: &nimbus_image::ImageService,
     compute: &nimbus_compute::ComputeService,
+    volume: &nimbus_volume::VolumeService,
     max_body: usize,
 ) -> Router {
     let mut registry = Registry::default();
@@ -208,7 +215,10 @@ pub fn app(
             let auth = identity.auth_layer();
             nimbus_compute::router(compute.clone(), &base, move |r| r.route_layer(auth))
         })
-        .nest("/volume", discovery::volume(&base))
+        .nest("/volume", {
+            let auth = identity.auth_layer();
+            nimbus_volume::router(volume.clone(), &base, move |r| r.route_layer(auth))
+        })
         .nest("/network", discovery::network(&base, identity.auth_layer()))
         .merge(
             Router::new()

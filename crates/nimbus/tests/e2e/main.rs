@@ -7,3 +7,4 @@ mod image;
 mod img;
 mod inject;
 mod support;
+mod volume;
