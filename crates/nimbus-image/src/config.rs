@@ -67,8 +67,9 @@ pub struct GlanceStoreSection {
     pub s3_store_region: Option<String>,
     /// Largest image in bytes [default: 1 TiB].
     pub image_size_cap: Option<u64>,
-    /// Bytes of image data per project; 0 is unlimited [default: 0].
-    pub user_storage_quota: Option<u64>,
+    /// Image data per project, bytes or with glance's units (`10GB`:
+    /// `B`, `KB`, `MB`, `GB`, `TB`, powers of 1024); 0 is unlimited [default: 0].
+    pub user_storage_quota: Option<StorageQuota>,
     /// `web-download` URL schemes allowed [default: http, https]
     /// (glance's `[import_filtering_opts]`, like the five below).
     pub allowed_schemes: Option<Vec<String>>,
@@ -98,7 +99,7 @@ impl GlanceStoreSection {
             config.image_size_cap = cap;
         }
         if let Some(quota) = self.user_storage_quota {
-            config.user_storage_quota = quota;
+            config.user_storage_quota = quota.0;
         }
         let filtering = &mut config.import_filtering;
         for (value, target) in [
@@ -133,5 +134,80 @@ impl GlanceStoreSection {
             });
         }
         config
+    }
+}
+
+/// `user_storage_quota` as glance reads it: an integer, or digits followed
+/// directly by `B`, `KB`, `MB`, `GB` or `TB` (binary multiples).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "QuotaValue")]
+pub struct StorageQuota(pub u64);
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum QuotaValue {
+    Number(u64),
+    Text(String),
+}
+
+impl TryFrom<QuotaValue> for StorageQuota {
+    type Error = String;
+
+    fn try_from(value: QuotaValue) -> Result<StorageQuota, String> {
+        let text = match value {
+            QuotaValue::Number(n) => return Ok(StorageQuota(n)),
+            QuotaValue::Text(text) => text,
+        };
+        let invalid = || format!("invalid user_storage_quota {text:?} (e.g. 0, 1073741824, 10GB)");
+        let digits_end = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(digits_end);
+        let shift = match unit {
+            "" | "B" => 0,
+            "KB" => 10,
+            "MB" => 20,
+            "GB" => 30,
+            "TB" => 40,
+            _ => return Err(invalid()),
+        };
+        let n: u64 = digits.parse().map_err(|_| invalid())?;
+        n.checked_mul(1u64 << shift)
+            .map(StorageQuota)
+            .ok_or_else(invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `json` (a JSON number or string) as a quota.
+    fn quota(json: &str) -> Result<u64, String> {
+        serde_json::from_str::<StorageQuota>(json)
+            .map(|q| q.0)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn storage_quota_takes_glances_units() {
+        assert_eq!(quota("0"), Ok(0));
+        assert_eq!(quota("1234"), Ok(1234));
+        assert_eq!(quota("\"1234\""), Ok(1234));
+        assert_eq!(quota("\"512B\""), Ok(512));
+        assert_eq!(quota("\"10KB\""), Ok(10 << 10));
+        assert_eq!(quota("\"3MB\""), Ok(3 << 20));
+        assert_eq!(quota("\"10GB\""), Ok(10 << 30));
+        assert_eq!(quota("\"2TB\""), Ok(2 << 40));
+        for bad in [
+            "\"10 GB\"",
+            "\"10gb\"",
+            "\"GB\"",
+            "\"-1\"",
+            "\"99999999TB\"",
+            "-1",
+        ] {
+            assert!(quota(bad).is_err(), "{bad}");
+        }
     }
 }
