@@ -1,5 +1,7 @@
 //! The QEMU driver against real QEMU and the test guest (scripts/guest).
 
+mod build;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
