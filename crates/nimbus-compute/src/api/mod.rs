@@ -3,6 +3,13 @@
 //! [`nimbus_common::RequestContext`] (inserted by the identity layer) and
 //! runs at the microversion the request negotiated ([`Microversion`]).
 
+pub mod flavor_access;
+pub mod flavor_extra_specs;
+pub mod flavors;
+pub mod keypairs;
+pub mod limits;
+pub mod quota_sets;
+
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -48,6 +55,39 @@ impl<S: Send + Sync> FromRequestParts<S> for Microversion {
     }
 }
 
+/// The public base URL (scheme, host, port) resource links point at:
+/// `{base}/compute/v2.1/<path>` (self) and `{base}/compute/<path>` (bookmark).
+#[derive(Debug, Clone)]
+pub struct PublicBase(pub std::sync::Arc<str>);
+
+impl PublicBase {
+    /// Nova's `links`: a `self` link and a `bookmark` link to `path`
+    /// (`flavors/<id>`).
+    pub fn links(&self, path: &str) -> Value {
+        json!([
+            {"rel": "self", "href": format!("{}/compute/v2.1/{path}", self.0)},
+            {"rel": "bookmark", "href": format!("{}/compute/{path}", self.0)},
+        ])
+    }
+
+    /// A `next` link of a paged listing: `{base}/compute/v2.1/<path_and_query>`.
+    pub fn next(&self, path_and_query: &str) -> Value {
+        json!([{"rel": "next", "href": format!("{}/compute/v2.1/{path_and_query}", self.0)}])
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PublicBase {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<PublicBase>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("no public base URL"))
+    }
+}
+
 /// Nova v2.1 under its mount point (`/compute`): version discovery, open to
 /// all, and the API under `/v2.1`, which `authenticate` wraps (the binary
 /// passes the identity service's auth layer). `public_url` is the base the
@@ -59,6 +99,7 @@ pub fn router(
 ) -> Router {
     let base = public_url.trim_end_matches('/').to_string();
     let list = base.clone();
+    let base_for_links = base.clone();
     Router::new()
         .route(
             "/",
@@ -71,12 +112,20 @@ pub fn router(
         .merge(authenticate(v21_routes(service)))
         .fallback(|| async { ApiError::not_found("The resource could not be found.") })
         .layer(axum::middleware::from_fn(negotiate))
+        .layer(axum::Extension(PublicBase(base_for_links.into())))
         .layer(render_errors(ErrorStyle::Nova))
 }
 
 /// The v2.1 API routes; each resource module adds its own.
 fn v21_routes(service: ComputeService) -> Router {
-    Router::new().with_state(service)
+    Router::new()
+        .merge(flavors::routes())
+        .merge(keypairs::routes())
+        .merge(flavor_access::routes())
+        .merge(flavor_extra_specs::routes())
+        .merge(limits::routes())
+        .merge(quota_sets::routes())
+        .with_state(service)
 }
 
 /// Negotiates the microversion, hands it to handlers, and says in the

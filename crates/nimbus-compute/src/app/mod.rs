@@ -1,6 +1,12 @@
 //! Logic: authorization, validation into domain types, the server state
 //! machine and the long operations behind the 202s. One file per resource.
 
+pub mod flavors;
+pub mod hosts;
+pub mod keypairs;
+pub mod quotas;
+pub mod sshkey;
+
 use std::sync::Arc;
 
 use nimbus_db::Db;

@@ -2,4 +2,8 @@
 //! placeholders and the types that mean the same on SQLite and PostgreSQL
 //! (see `nimbus-db`).
 
+pub mod flavors;
+pub mod keypairs;
+pub mod quotas;
+pub mod services;
 pub mod usage;
