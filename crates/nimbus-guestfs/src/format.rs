@@ -13,7 +13,8 @@ const SWAP_PAGE: u64 = 4096;
 const SWAP_MIN_PAGES: u64 = 10;
 
 /// Formats the whole of `disk` as an empty ext4 filesystem labelled `label`
-/// (at most 16 bytes; nova uses `ephemeral0`).
+/// (at most 16 bytes; nova uses `ephemeral0`), with a journal as mke2fs
+/// makes one.
 pub fn create_ephemeral_ext4(disk: Arc<dyn BlockDevice>, label: &str) -> Result<()> {
     if label.len() > 16 {
         return Err(Error::new(
@@ -27,6 +28,7 @@ pub fn create_ephemeral_ext4(disk: Arc<dyn BlockDevice>, label: &str) -> Result<
         .ok_or_else(|| Error::new(ErrorKind::Io, "mkfs", "disk size changed"))?;
     fs_ext4::mkfs::format_filesystem(&window, Some(label), Some(random_uuid()), size, 4096)
         .map_err(|e| Error::ext("mkfs", e))?;
+    crate::journal::add_journal(Arc::new(window))?;
     disk.flush().map_err(|e| Error::disk("mkfs", e))
 }
 

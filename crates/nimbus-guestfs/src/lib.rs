@@ -11,6 +11,7 @@ mod device;
 mod error;
 mod format;
 mod inject;
+mod journal;
 pub mod net;
 pub mod partition;
 pub mod password;

@@ -19,6 +19,24 @@ fn ephemeral_disk_is_a_clean_empty_ext4_labelled_ephemeral0() {
     assert!(blkid.contains("TYPE=ext4\n"), "{blkid}");
     let ls = run(Command::new("debugfs").args(["-R", "ls -l /"]).arg(&path));
     assert!(ls.contains("lost+found"), "{ls}");
+    assert!(!ls.contains("nimbus-journal"), "{ls}");
+    // A journal, as mkfs -t ext4 makes: 4096 blocks for a 256 MiB disk,
+    // clean, owned by inode 8.
+    let head = run(Command::new("dumpe2fs").arg("-h").arg(&path));
+    assert!(head.contains("has_journal"), "{head}");
+    assert!(head.contains("Journal inode:            8"), "{head}");
+    assert!(
+        head.contains("Journal backup:           inode blocks"),
+        "{head}"
+    );
+    let log = run(Command::new("debugfs")
+        .args(["-R", "logdump -S"])
+        .arg(&path));
+    assert!(log.contains("Total journal blocks:     4096"), "{log}");
+    assert!(log.contains("Journal starts at block 0"), "{log}");
+    let j = run(Command::new("debugfs").args(["-R", "stat <8>"]).arg(&path));
+    assert!(j.contains("Type: regular    Mode:  0600"), "{j}");
+    assert!(j.contains("Size: 16777216"), "{j}");
     assert!(
         nimbus_guestfs::create_ephemeral_ext4(open(&path, true), "a-label-longer-than-16").is_err()
     );
