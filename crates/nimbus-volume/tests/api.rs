@@ -3,7 +3,7 @@
 use axum::body::Body;
 use serde_json::json;
 
-use crate::support::{Harness, harness, read_at, write_at};
+use crate::support::{Harness, harness, harness_on, read_at, write_at};
 
 #[tokio::test]
 async fn discovery_and_microversions() {
@@ -36,9 +36,10 @@ async fn discovery_and_microversions() {
     assert_eq!(r.status, 401);
 }
 
-#[tokio::test]
-async fn volume_lifecycle() {
-    let h = harness().await;
+async fn volume_lifecycle(pg: bool) {
+    let Some(h) = harness_on(pg).await else {
+        return;
+    };
     let v = h
         .volume(
             "p1",
@@ -179,9 +180,10 @@ async fn volume_lifecycle() {
     assert!(!file.exists());
 }
 
-#[tokio::test]
-async fn list_filters_sorting_and_paging() {
-    let h = harness().await;
+async fn list_filters_sorting_and_paging(pg: bool) {
+    let Some(h) = harness_on(pg).await else {
+        return;
+    };
     let mut ids = Vec::new();
     for (i, name) in ["a", "b", "c"].iter().enumerate() {
         let v = h
@@ -262,9 +264,10 @@ async fn list_filters_sorting_and_paging() {
     );
 }
 
-#[tokio::test]
-async fn snapshots_and_clones_keep_data() {
-    let h = harness().await;
+async fn snapshots_and_clones_keep_data(pg: bool) {
+    let Some(h) = harness_on(pg).await else {
+        return;
+    };
     let v = h.volume("p1", json!({"size": 1})).await;
     let id = v["id"].as_str().unwrap().to_string();
     write_at(&h.volume_file(&id), 1 << 20, b"snapshot me");
@@ -341,9 +344,10 @@ async fn snapshots_and_clones_keep_data() {
     );
 }
 
-#[tokio::test]
-async fn types_quotas_and_limits() {
-    let h = harness().await;
+async fn types_quotas_and_limits(pg: bool) {
+    let Some(h) = harness_on(pg).await else {
+        return;
+    };
     let r = h.call("GET", "/types", "p1", None).await;
     assert_eq!(r.json()["volume_types"][0]["name"], "__DEFAULT__");
     assert!(r.json()["volume_types"][0].get("extra_specs").is_none());
@@ -585,3 +589,11 @@ async fn create_from_image_and_upload_to_image() {
         vec![0x5a; 4]
     );
 }
+
+crate::both!(volume_lifecycle);
+
+crate::both!(list_filters_sorting_and_paging);
+
+crate::both!(snapshots_and_clones_keep_data);
+
+crate::both!(types_quotas_and_limits);

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Harness, ctx, harness};
+use crate::support::{Harness, ctx, harness_on};
 
 const INSTANCE: &str = "8d6b36ee-4a56-4b8e-9d1c-0f0e5c9a1b2c";
 
@@ -11,9 +11,10 @@ fn connector() -> Value {
     json!({"host": "nimbus-host", "initiator": "iqn.1993-08.org.debian:01:nimbus", "ip": "127.0.0.1", "platform": "x86_64", "os_type": "linux", "multipath": false, "mountpoint": "/dev/vdb"})
 }
 
-#[tokio::test]
-async fn reserve_connect_complete_detach() {
-    let h = harness().await;
+async fn reserve_connect_complete_detach(pg: bool) {
+    let Some(h) = harness_on(pg).await else {
+        return;
+    };
     let v = h.volume("p1", json!({"size": 1, "name": "data"})).await;
     let id = v["id"].as_str().unwrap().to_string();
 
@@ -174,9 +175,10 @@ async fn reserve_connect_complete_detach() {
     );
 }
 
-#[tokio::test]
-async fn racing_attaches_one_wins_and_failures_roll_back() {
-    let h = harness().await;
+async fn racing_attaches_one_wins_and_failures_roll_back(pg: bool) {
+    let Some(h) = harness_on(pg).await else {
+        return;
+    };
     let v = h.volume("p1", json!({"size": 1})).await;
     let id = v["id"].as_str().unwrap().to_string();
     let c = ctx("p1", "member,reader");
@@ -251,3 +253,7 @@ async fn racing_attaches_one_wins_and_failures_roll_back() {
             .is_empty()
     );
 }
+
+crate::both!(reserve_connect_complete_detach);
+
+crate::both!(racing_attaches_one_wins_and_failures_roll_back);

@@ -63,15 +63,78 @@ async fn fake_auth(mut req: Request, next: Next) -> axum::response::Response {
     next.run(req).await
 }
 
+/// A database: SQLite in `dir`, or a fresh PostgreSQL database on
+/// `NIMBUS_TEST_DATABASE_URL` (`None`, a skip, without it unless
+/// `NIMBUS_TEST_REQUIRE_ALL` is set).
+pub async fn database(dir: &Path, postgres: bool) -> Option<nimbus_db::Db> {
+    if !postgres {
+        let db = nimbus_db::Db::open_sqlite(&dir.join("nimbus.sqlite"), 4)
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        return Some(db);
+    }
+    let Ok(base) = std::env::var("NIMBUS_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("NIMBUS_TEST_REQUIRE_ALL").is_err(),
+            "NIMBUS_TEST_DATABASE_URL is required"
+        );
+        eprintln!("skipped: NIMBUS_TEST_DATABASE_URL is not set");
+        return None;
+    };
+    let admin = nimbus_db::Db::connect(&base, 1).await.unwrap();
+    let name = format!("nimbus_volume_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(admin.pool())
+        .await
+        .unwrap();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let db = nimbus_db::Db::connect(&format!("{server}/{name}"), 4)
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    Some(db)
+}
+
+/// Defines `NAME::sqlite` and `NAME::postgres` calling `NAME(postgres)`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(false).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(true).await
+            }
+        }
+    };
+}
+
+/// A local-backend harness on SQLite or PostgreSQL.
+pub async fn harness_on(postgres: bool) -> Option<Harness> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), postgres).await?;
+    Some(harness_in(dir, db, VolumeDriverKind::Local, |_| {}).await)
+}
+
 pub async fn harness_with(
     driver: VolumeDriverKind,
     tweak: impl FnOnce(&mut VolumeConfig),
 ) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let db = nimbus_db::Db::open_sqlite(&dir.path().join("nimbus.sqlite"), 4)
-        .await
-        .unwrap();
-    db.migrate().await.unwrap();
+    let db = database(dir.path(), false).await.unwrap();
+    harness_in(dir, db, driver, tweak).await
+}
+
+async fn harness_in(
+    dir: tempfile::TempDir,
+    db: nimbus_db::Db,
+    driver: VolumeDriverKind,
+    tweak: impl FnOnce(&mut VolumeConfig),
+) -> Harness {
     let images =
         nimbus_image::ImageService::new(db.clone(), nimbus_image::ImageConfig::under(dir.path()))
             .await
