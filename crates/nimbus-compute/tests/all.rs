@@ -1,6 +1,7 @@
 //! The QEMU driver against real QEMU and the test guest (scripts/guest).
 
 mod build;
+mod resources;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -75,10 +75,7 @@ const VALIDATED: [(&str, &[&str]); 4] = [
     ),
     ("hw_rng", &["allowed", "rate_bytes", "rate_period"]),
     ("hw_video", &["ram_max_mb"]),
-    (
-        "os",
-        &["secure_boot", "monitors"],
-    ),
+    ("os", &["secure_boot", "monitors"]),
 ];
 
 /// A few value rules of nova's validators, for the obvious mistakes.
@@ -90,11 +87,18 @@ fn valid_value(key: &str, value: &str) -> bool {
         "hw:cpu_thread_policy" => ["prefer", "isolate", "require"].contains(&value),
         "hw:cpu_sockets" | "hw:cpu_cores" | "hw:cpu_threads" | "hw:cpu_max_sockets"
         | "hw:cpu_max_cores" | "hw:cpu_max_threads" | "hw:numa_nodes" => int(1),
-        "hw:serial_port_count" | "hw_rng:rate_bytes" | "hw_rng:rate_period"
+        "hw:serial_port_count"
+        | "hw_rng:rate_bytes"
+        | "hw_rng:rate_period"
         | "hw_video:ram_max_mb" => int(0),
         "hw:watchdog_action" => ["none", "pause", "poweroff", "reset", "disabled"].contains(&value),
-        "hw:boot_menu" | "hw:cpu_realtime" | "hw:mem_encryption" | "hw:pmu"
-        | "hw:vif_multiqueue_enabled" | "hw:locked_memory" | "hw_rng:allowed" => bool_like(),
+        "hw:boot_menu"
+        | "hw:cpu_realtime"
+        | "hw:mem_encryption"
+        | "hw:pmu"
+        | "hw:vif_multiqueue_enabled"
+        | "hw:locked_memory"
+        | "hw_rng:allowed" => bool_like(),
         "hw:mem_page_size" => {
             ["large", "small", "any"].contains(&value)
                 || value
@@ -149,7 +153,10 @@ fn spec_value(key: &str, value: &Value) -> Result<String, ApiError> {
     }
 }
 
-fn parse_specs(map: &Map<String, Value>, v: Microversion) -> Result<BTreeMap<String, String>, ApiError> {
+fn parse_specs(
+    map: &Map<String, Value>,
+    v: Microversion,
+) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = BTreeMap::new();
     for (key, value) in map {
         let value = spec_value(key, value)?;

@@ -3,12 +3,15 @@
 //! [`nimbus_common::RequestContext`] (inserted by the identity layer) and
 //! runs at the microversion the request negotiated ([`Microversion`]).
 
+pub mod availability_zones;
 pub mod flavor_access;
 pub mod flavor_extra_specs;
 pub mod flavors;
+pub mod hypervisors;
 pub mod keypairs;
 pub mod limits;
 pub mod quota_sets;
+pub mod services;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
@@ -109,7 +112,7 @@ pub fn router(
             "/v2.1",
             get(move || async move { Json(json!({"version": version_v21(&base)})) }),
         )
-        .merge(authenticate(v21_routes(service)))
+        .nest("/v2.1", authenticate(v21_routes(service)))
         .fallback(|| async { ApiError::not_found("The resource could not be found.") })
         .layer(axum::middleware::from_fn(negotiate))
         .layer(axum::Extension(PublicBase(base_for_links.into())))
@@ -125,6 +128,9 @@ fn v21_routes(service: ComputeService) -> Router {
         .merge(flavor_extra_specs::routes())
         .merge(limits::routes())
         .merge(quota_sets::routes())
+        .merge(availability_zones::routes())
+        .merge(hypervisors::routes())
+        .merge(services::routes())
         .with_state(service)
 }
 

@@ -12,7 +12,7 @@ use nimbus_common::{ApiError, Json, RequestContext};
 use serde_json::{Map, Value, json};
 
 use crate::api::Microversion;
-use crate::api::flavors::{Params, bool_param, body_object, query_map};
+use crate::api::flavors::{Params, body_object, bool_param, query_map};
 use crate::app::ComputeService;
 use crate::app::quotas;
 
@@ -98,7 +98,11 @@ async fn quota_defaults(
 ) -> Result<Json<Value>, ApiError> {
     // Any authenticated caller may read the defaults, as nova's policy says.
     let _ = ctx;
-    Ok(Json(quota_view(Some(&project), numbers(quotas::defaults()), v)))
+    Ok(Json(quota_view(
+        Some(&project),
+        numbers(quotas::defaults()),
+        v,
+    )))
 }
 
 async fn quota_detail(
