@@ -41,7 +41,7 @@ pub fn injection_request(config: &ComputeConfig, spec: &InstanceSpec) -> Option<
         .filter(|p| config.inject_password && !p.is_empty());
     let request = InjectRequest {
         key,
-        net: None,
+        net: super::net::injected_network(&spec.network_info),
         metadata: spec
             .metadata
             .iter()

@@ -11,6 +11,7 @@ mod cache;
 mod disks;
 mod guestdata;
 mod machine;
+mod net;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ pub use cache::{CachedImage, ImageCache};
 pub use disks::ImagesType;
 pub use guestdata::{config_drive_required, injection_request, instance_metadata};
 pub use machine::{accel_for, mac_for};
+pub use net::injected_network;
 pub use validate::{BuildRefusal, FlavorSpec, validate};
 
 use crate::app::ComputeService;
