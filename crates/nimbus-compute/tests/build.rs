@@ -708,3 +708,55 @@ async fn bench_prepare_instance() {
         .unwrap();
     }
 }
+
+#[tokio::test]
+async fn images_the_pipeline_cannot_boot_are_refused_clearly() {
+    let env = env(|_| {}).await;
+    let iso = env.dir.path().join("cd.iso");
+    let tree = env.dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("f"), b"x").unwrap();
+    run(Command::new("genisoimage")
+        .args(["-quiet", "-o"])
+        .arg(&iso)
+        .arg(&tree));
+    let image = env
+        .upload_file(
+            json!({"name": "cd", "disk_format": "iso", "container_format": "bare"}),
+            &iso,
+        )
+        .await;
+    let cache = ImageCache::new(env.compute.config());
+    let err = cache
+        .fetch(env.compute.images(), &ctx(), &image.id)
+        .await
+        .unwrap_err();
+    assert!(err.chain().contains("is unacceptable"), "{}", err.chain());
+    let err = build::prepare_instance(&env.compute, &ctx(), &cache, &spec(&image, &uuid(1)))
+        .await
+        .unwrap_err();
+    assert!(err.chain().contains("cannot be booted"), "{}", err.chain());
+    assert_eq!(cache.downloads(), 0);
+    // An image the caller cannot see is not served from the cache either.
+    let mut other = ctx();
+    other.project_id = Some("p2".into());
+    let raw = env
+        .upload(
+            json!({"name": "img", "disk_format": "raw", "container_format": "bare"}),
+            patterned(1),
+        )
+        .await;
+    cache
+        .fetch(env.compute.images(), &ctx(), &raw.id)
+        .await
+        .unwrap();
+    let err = cache
+        .fetch(env.compute.images(), &other, &raw.id)
+        .await
+        .unwrap_err();
+    assert!(
+        err.chain().contains("could not be found"),
+        "{}",
+        err.chain()
+    );
+}
