@@ -1,6 +1,7 @@
 //! The hypervisor driver: what nova's virt driver does for one host, with
 //! QEMU as the only real implementation.
 
+pub mod machine_file;
 mod qemu;
 
 pub use qemu::{Guest, QemuDriver};

@@ -1,0 +1,140 @@
+//! `POST /servers/{id}/action`: one JSON key names the action.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use nimbus_common::{ApiError, Json, RequestContext};
+use serde_json::{Value, json};
+
+use super::Microversion;
+use crate::app::ComputeService;
+use crate::app::actions::{self, Action};
+
+/// The routes of this module.
+pub fn routes() -> Router<ComputeService> {
+    Router::new().route("/servers/{id}/action", post(server_action))
+}
+
+fn reject_extra(args: &Value, allowed: &[&str], action: &str) -> Result<(), ApiError> {
+    match args {
+        Value::Null => Ok(()),
+        Value::Object(map) => {
+            for key in map.keys() {
+                if !allowed.contains(&key.as_str()) {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input for field/attribute {action}. Additional properties are not allowed ('{key}' was unexpected)"
+                    )));
+                }
+            }
+            Ok(())
+        }
+        other => Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute {action}. Value: {other}. {other} is not of type 'object'"
+        ))),
+    }
+}
+
+async fn server_action(
+    State(svc): State<ComputeService>,
+    ctx: RequestContext,
+    _mv: Microversion,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response, ApiError> {
+    let map = body
+        .as_object()
+        .filter(|m| m.len() == 1)
+        .ok_or_else(|| ApiError::bad_request("The action body must name exactly one action."))?;
+    let Some((name, args)) = map.iter().next() else {
+        return Err(ApiError::bad_request(
+            "The action body must name exactly one action.",
+        ));
+    };
+    let simple = |action: Action| {
+        let (svc, ctx, id) = (svc.clone(), ctx.clone(), id.clone());
+        async move {
+            actions::server_action(&svc, &ctx, &id, action).await?;
+            Ok::<Response, ApiError>(StatusCode::ACCEPTED.into_response())
+        }
+    };
+    match name.as_str() {
+        "os-stop" => {
+            reject_extra(args, &[], name)?;
+            simple(Action::Stop).await
+        }
+        "os-start" => {
+            reject_extra(args, &[], name)?;
+            simple(Action::Start).await
+        }
+        "pause" => {
+            reject_extra(args, &[], name)?;
+            simple(Action::Pause).await
+        }
+        "unpause" => {
+            reject_extra(args, &[], name)?;
+            simple(Action::Unpause).await
+        }
+        "suspend" => {
+            reject_extra(args, &[], name)?;
+            simple(Action::Suspend).await
+        }
+        "resume" => {
+            reject_extra(args, &[], name)?;
+            simple(Action::Resume).await
+        }
+        "reboot" => {
+            reject_extra(args, &["type"], name)?;
+            let kind = args.get("type").and_then(Value::as_str).unwrap_or("");
+            let action = match kind.to_ascii_uppercase().as_str() {
+                "SOFT" => Action::RebootSoft,
+                "HARD" => Action::RebootHard,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input for field/attribute type. Value: {kind}. '{kind}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']"
+                    )));
+                }
+            };
+            simple(action).await
+        }
+        "os-getConsoleOutput" => {
+            reject_extra(args, &["length"], name)?;
+            let length = match args.get("length") {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) if n.as_i64() == Some(-1) => None,
+                Some(Value::Number(n)) if n.as_u64().is_some() => {
+                    n.as_u64().map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+                }
+                Some(Value::String(s)) if s.trim() == "-1" => None,
+                Some(Value::String(s)) if s.trim().parse::<u64>().is_ok() => {
+                    s.trim().parse::<usize>().ok()
+                }
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input for field/attribute length. Value: {other}."
+                    )));
+                }
+            };
+            let output = actions::console_output(&svc, &ctx, &id, length).await?;
+            Ok(Json(json!({"output": output})).into_response())
+        }
+        "changePassword" => {
+            reject_extra(args, &["adminPass"], name)?;
+            if args.get("adminPass").and_then(Value::as_str).is_none() {
+                return Err(ApiError::bad_request(
+                    "Invalid input for field/attribute changePassword. 'adminPass' is a required property",
+                ));
+            }
+            actions::change_password(&svc, &ctx, &id).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "createImage" | "rebuild" => Err(ApiError::new(
+            nimbus_common::error::ErrorKind::NotImplemented,
+            format!("The {name} action is not implemented yet."),
+        )),
+        other => Err(ApiError::bad_request(format!(
+            "There is no such action: {other}"
+        ))),
+    }
+}
