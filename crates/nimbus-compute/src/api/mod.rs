@@ -8,10 +8,15 @@ pub mod flavor_access;
 pub mod flavor_extra_specs;
 pub mod flavors;
 pub mod hypervisors;
+pub mod instance_actions;
 pub mod keypairs;
 pub mod limits;
 pub mod quota_sets;
 pub mod services;
+pub mod server_actions;
+pub mod server_metadata;
+pub mod servers;
+pub mod views;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
@@ -113,6 +118,9 @@ pub fn router(
             get(move || async move { Json(json!({"version": version_v21(&base)})) }),
         )
         .nest("/v2.1", authenticate(v21_routes(service)))
+        .layer(axum::Extension(views::BaseUrl(
+            public_url.trim_end_matches('/').to_string(),
+        )))
         .fallback(|| async { ApiError::not_found("The resource could not be found.") })
         .layer(axum::middleware::from_fn(negotiate))
         .layer(axum::Extension(PublicBase(base_for_links.into())))
@@ -131,6 +139,10 @@ fn v21_routes(service: ComputeService) -> Router {
         .merge(availability_zones::routes())
         .merge(hypervisors::routes())
         .merge(services::routes())
+        .merge(servers::routes())
+        .merge(server_actions::routes())
+        .merge(server_metadata::routes())
+        .merge(instance_actions::routes())
         .with_state(service)
 }
 

@@ -1,19 +1,26 @@
 //! Logic: authorization, validation into domain types, the server state
 //! machine and the long operations behind the 202s. One file per resource.
 
+pub mod actions;
 pub mod flavors;
 pub mod hosts;
 pub mod keypairs;
 pub mod quotas;
+pub mod recovery;
+pub mod servers;
 pub mod sshkey;
+pub mod tasks;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use nimbus_db::Db;
 use nimbus_image::client::ImageClient;
 
 use crate::config::ComputeConfig;
 use crate::error::{ComputeError, ComputeErrorKind};
+
+/// The QEMU binary the driver runs.
+pub const QEMU_BINARY: &str = "qemu-system-x86_64";
 
 /// The compute service: cheap to clone, shared by every handler and task.
 #[derive(Clone)]
@@ -27,11 +34,16 @@ impl std::fmt::Debug for ComputeService {
     }
 }
 
-struct Inner {
+#[doc(hidden)]
+pub struct Inner {
     db: Db,
     config: ComputeConfig,
     images: ImageClient,
+    tasks: tasks::Tasks,
 }
+
+/// A handle of the service that does not keep it alive (periodic tasks).
+pub type WeakService = Weak<Inner>;
 
 impl ComputeService {
     /// The service over `db`, fetching images through `images`. Creates
@@ -50,9 +62,37 @@ impl ComputeService {
                 )
                 .with_source(e)
             })?;
-        Ok(ComputeService {
-            inner: Arc::new(Inner { db, config, images }),
-        })
+        let tasks = tasks::Tasks::new(
+            crate::driver::QemuDriver::new(QEMU_BINARY),
+            crate::build::ImageCache::new(&config),
+        );
+        let service = ComputeService {
+            inner: Arc::new(Inner {
+                db,
+                config,
+                images,
+                tasks,
+            }),
+        };
+        // Before the API serves: guests found again, interrupted work ended.
+        recovery::recover(&service).await?;
+        recovery::spawn_power_sync(&service);
+        Ok(service)
+    }
+
+    /// The tasks, the driver and the running guests.
+    pub fn tasks(&self) -> &tasks::Tasks {
+        &self.inner.tasks
+    }
+
+    /// A weak handle (for periodic tasks that must not keep the service).
+    pub fn downgrade(&self) -> WeakService {
+        Arc::downgrade(&self.inner)
+    }
+
+    /// The service again, if it still lives.
+    pub fn upgrade(weak: &WeakService) -> Option<ComputeService> {
+        weak.upgrade().map(|inner| ComputeService { inner })
     }
 
     /// The database.

@@ -3,6 +3,8 @@
 //! (see `nimbus-db`).
 
 pub mod flavors;
+pub mod instance_actions;
+pub mod instances;
 pub mod keypairs;
 pub mod quotas;
 pub mod services;
