@@ -2,7 +2,6 @@
 //! DevStack lays them out.
 
 mod clouds;
-mod discovery;
 mod middleware;
 
 use std::net::SocketAddr;
@@ -106,6 +105,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let image = nimbus_image::ImageService::new(db.clone(), settings.image.clone())
         .await
         .context("starting the image service")?;
+    // One network service for the API and, through its in-process API
+    // (`nimbus_network::compute`), for the compute service once it wires
+    // server NICs.
+    let network = nimbus_network::NetworkService::new(
+        db.clone(),
+        nimbus_network::NetworkConfig::default(),
+    )
+    .context("starting the network service")?;
     let compute = nimbus_compute::ComputeService::new(
         db.clone(),
         settings.compute.clone(),
@@ -117,7 +124,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         nimbus_volume::VolumeService::new(db.clone(), settings.volume.clone(), Some(image.clone()))
             .await
             .context("starting the volume service")?;
-    let app = app(&identity, &db, &image, &compute, &volume, settings.max_body);
+    let app = app(
+        &identity,
+        &db,
+        &image,
+        &compute,
+        &volume,
+        &network,
+        settings.max_body,
+    );
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
@@ -196,6 +211,7 @@ pub fn app(
     image: &nimbus_image::ImageService,
     compute: &nimbus_compute::ComputeService,
     volume: &nimbus_volume::VolumeService,
+    network: &nimbus_network::NetworkService,
     max_body: usize,
 ) -> Router {
     let mut registry = Registry::default();
@@ -219,7 +235,10 @@ pub fn app(
             let auth = identity.auth_layer();
             nimbus_volume::router(volume.clone(), &base, move |r| r.route_layer(auth))
         })
-        .nest("/network", discovery::network(&base, identity.auth_layer()))
+        .nest("/network", {
+            let auth = identity.auth_layer();
+            nimbus_network::router(network.clone(), &base, move |r| r.route_layer(auth))
+        })
         .merge(
             Router::new()
                 .route("/healthcheck", get(healthcheck))
