@@ -71,6 +71,9 @@ fn zstd_compressed_images_read_like_qemu() {
         let info = nimbus_disk::info(&img, Some(Format::Qcow2)).unwrap();
         assert!(info.to_json(0).contains("\"compression-type\": \"zstd\""));
         write_refused(&img, &policy, "zstd");
+        let ours = nimbus_disk::check(&img, Format::Qcow2).unwrap();
+        assert_eq!(ours.exit_code(), 0, "{:?}", ours.messages);
+        assert!(ours.compressed_clusters > 0);
     }
     convert_agrees(&zstd_image(dir.path(), &src, "64k"), &policy, dir.path());
 }
