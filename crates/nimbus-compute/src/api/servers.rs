@@ -343,9 +343,9 @@ pub fn parse_create(body: &Value, mv: Microversion) -> Result<CreateRequest, Api
     if let Some(v) = s.get("availability_zone") {
         let az = string(v, "availability_zone", 255)?;
         if !az.is_empty() && az != servers::DEFAULT_AZ {
-            return Err(ApiError::bad_request(format!(
-                "The requested availability zone is not available"
-            )));
+            return Err(ApiError::bad_request(
+                "The requested availability zone is not available",
+            ));
         }
     }
     if let Some(v) = s.get("block_device_mapping_v2") {
@@ -384,16 +384,16 @@ pub fn parse_create(body: &Value, mv: Microversion) -> Result<CreateRequest, Api
             }
         }
     }
-    if let Some(v) = s.get("user_data") {
-        if !v.is_null() {
-            let text = string(v, "user_data", 65535)?;
-            if decode_base64(&text).is_none() {
-                return Err(ApiError::bad_request(
-                    "User data needs to be valid base 64.",
-                ));
-            }
-            req.user_data = Some(text);
+    if let Some(v) = s.get("user_data")
+        && !v.is_null()
+    {
+        let text = string(v, "user_data", 65535)?;
+        if decode_base64(&text).is_none() {
+            return Err(ApiError::bad_request(
+                "User data needs to be valid base 64.",
+            ));
         }
+        req.user_data = Some(text);
     }
     if let Some(v) = s.get("personality") {
         req.personality = personality(v)?;
@@ -455,7 +455,7 @@ async fn server_create(
 
 /// Parses the listing query as nova's servers index does.
 fn parse_list(query: Option<&str>, ctx: &RequestContext) -> Result<ListQuery, ApiError> {
-    let pairs: Vec<(String, String)> = query.map(|q| url_pairs(q)).unwrap_or_default();
+    let pairs: Vec<(String, String)> = query.map(url_pairs).unwrap_or_default();
     let get = |k: &str| {
         pairs
             .iter()

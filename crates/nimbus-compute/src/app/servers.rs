@@ -211,14 +211,13 @@ pub async fn server_create(
 
     // The root image: imageRef, or a bdm v2 image with boot_index 0.
     let mut image_id = req.image_ref.clone();
-    if image_id.is_empty() {
-        if let Some(root) = req
+    if image_id.is_empty()
+        && let Some(root) = req
             .block_devices
             .iter()
             .find(|b| b.source_type == "image" && b.boot_index == Some(0))
-        {
-            image_id = root.uuid.clone().unwrap_or_default();
-        }
+    {
+        image_id = root.uuid.clone().unwrap_or_default();
     }
     if image_id.is_empty() {
         return Err(ApiError::bad_request(

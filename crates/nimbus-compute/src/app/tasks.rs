@@ -30,6 +30,9 @@ pub struct Personality {
     pub contents: Vec<u8>,
 }
 
+/// Per-step timings of one build: (uuid, steps, create-to-running).
+pub type BuildTiming = (String, Vec<(&'static str, Duration)>, Duration);
+
 /// Everything a build needs that the row does not keep.
 #[derive(Debug, Clone)]
 pub struct BuildJob {
@@ -54,7 +57,7 @@ pub struct Tasks {
     guests: Mutex<HashMap<String, Arc<AsyncMutex<Guest>>>>,
     locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
     /// Per-step timings of recent builds (for the benchmark), newest last.
-    timings: Mutex<Vec<(String, Vec<(&'static str, Duration)>, Duration)>>,
+    timings: Mutex<Vec<BuildTiming>>,
 }
 
 impl std::fmt::Debug for Tasks {
@@ -121,7 +124,7 @@ impl Tasks {
     }
 
     /// Per-step timings of the last builds: (uuid, steps, create-to-running).
-    pub fn build_timings(&self) -> Vec<(String, Vec<(&'static str, Duration)>, Duration)> {
+    pub fn build_timings(&self) -> Vec<BuildTiming> {
         self.timings
             .lock()
             .unwrap_or_else(|p| p.into_inner())
