@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `nimbus` binary driven by real clients and tools.
 //! One module per area; `support` holds what they share.
 
+mod compute;
 mod configdrive;
 mod identity;
 mod image;
