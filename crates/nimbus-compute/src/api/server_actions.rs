@@ -1,7 +1,7 @@
 //! `POST /servers/{id}/action`: one JSON key names the action.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -9,6 +9,8 @@ use nimbus_common::{ApiError, Json, RequestContext};
 use serde_json::{Value, json};
 
 use super::Microversion;
+use super::servers as parse;
+use super::views::{self, BaseUrl, View};
 use crate::app::ComputeService;
 use crate::app::actions::{self, Action};
 
@@ -39,7 +41,8 @@ fn reject_extra(args: &Value, allowed: &[&str], action: &str) -> Result<(), ApiE
 async fn server_action(
     State(svc): State<ComputeService>,
     ctx: RequestContext,
-    _mv: Microversion,
+    mv: Microversion,
+    Extension(base): Extension<BaseUrl>,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
@@ -129,12 +132,104 @@ async fn server_action(
             actions::change_password(&svc, &ctx, &id).await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
-        "createImage" | "rebuild" => Err(ApiError::new(
-            nimbus_common::error::ErrorKind::NotImplemented,
-            format!("The {name} action is not implemented yet."),
-        )),
+        "rebuild" => {
+            let req = rebuild_request(args, mv)?;
+            let (instance, admin_pass) =
+                crate::app::rebuild::server_rebuild(&svc, &ctx, &id, req).await?;
+            let view = if mv.at_least(2, 75) {
+                View::Show
+            } else {
+                View::Update
+            };
+            let mut server = views::server(&instance, mv, &ctx, &base, view);
+            server["adminPass"] = json!(admin_pass);
+            Ok((StatusCode::ACCEPTED, Json(json!({"server": server}))).into_response())
+        }
+        "createImage" => {
+            reject_extra(args, &["name", "metadata"], name)?;
+            let image_name = args
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.trim().is_empty() && n.chars().count() <= 255)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "Invalid input for field/attribute createImage. 'name' is a required property",
+                    )
+                })?
+                .to_string();
+            let metadata = match args.get("metadata") {
+                Some(v) => parse::metadata(v)?,
+                None => Default::default(),
+            };
+            let image_id =
+                crate::app::snapshot::server_snapshot(&svc, &ctx, &id, &image_name, metadata)
+                    .await?;
+            if mv.at_least(2, 45) {
+                Ok((StatusCode::ACCEPTED, Json(json!({"image_id": image_id}))).into_response())
+            } else {
+                let mut response = StatusCode::ACCEPTED.into_response();
+                let location = format!("{}/image/v2/images/{image_id}", base.0);
+                if let Ok(v) = axum::http::HeaderValue::from_str(&location) {
+                    response.headers_mut().insert("location", v);
+                }
+                Ok(response)
+            }
+        }
         other => Err(ApiError::bad_request(format!(
             "There is no such action: {other}"
         ))),
     }
+}
+
+/// nova's rebuild schema at `mv` (personality until 2.56).
+fn rebuild_request(
+    args: &Value,
+    mv: Microversion,
+) -> Result<crate::app::rebuild::RebuildRequest, ApiError> {
+    let mut allowed = vec![
+        "imageRef",
+        "name",
+        "adminPass",
+        "metadata",
+        "preserve_ephemeral",
+        "OS-DCF:diskConfig",
+        "accessIPv4",
+        "accessIPv6",
+    ];
+    if !mv.at_least(2, 57) {
+        allowed.push("personality");
+    }
+    if mv.at_least(2, 19) {
+        allowed.push("description");
+    }
+    reject_extra(args, &allowed, "rebuild")?;
+    let s = parse::object(args, "rebuild")?;
+    let image = s.get("imageRef").ok_or_else(|| {
+        ApiError::bad_request(
+            "Invalid input for field/attribute rebuild. 'imageRef' is a required property",
+        )
+    })?;
+    let mut req = crate::app::rebuild::RebuildRequest {
+        image_ref: parse::image_id(image)?,
+        ..Default::default()
+    };
+    if req.image_ref.is_empty() {
+        return Err(ApiError::bad_request("Invalid imageRef provided."));
+    }
+    if let Some(v) = s.get("name") {
+        req.name = Some(parse::name(v)?);
+    }
+    if let Some(v) = s.get("adminPass") {
+        req.admin_pass = Some(parse::string(v, "adminPass", 255)?);
+    }
+    if let Some(v) = s.get("metadata") {
+        req.metadata = Some(parse::metadata(v)?);
+    }
+    if let Some(v) = s.get("personality") {
+        req.personality = parse::personality(v)?;
+    }
+    if let Some(v) = s.get("description") {
+        req.description = Some(parse::description(v)?);
+    }
+    Ok(req)
 }

@@ -35,18 +35,18 @@ pub fn routes() -> Router<ComputeService> {
         )
 }
 
-fn invalid(field: &str, why: impl std::fmt::Display) -> ApiError {
+pub(crate) fn invalid(field: &str, why: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(format!(
         "Invalid input for field/attribute {field}. Value: {why}"
     ))
 }
 
-fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, ApiError> {
+pub(crate) fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, ApiError> {
     v.as_object()
         .ok_or_else(|| invalid(what, format!("{v} is not of type 'object'")))
 }
 
-fn string(v: &Value, field: &str, max: usize) -> Result<String, ApiError> {
+pub(crate) fn string(v: &Value, field: &str, max: usize) -> Result<String, ApiError> {
     let s = v
         .as_str()
         .ok_or_else(|| invalid(field, format!("{v} is not of type 'string'")))?;
@@ -58,7 +58,7 @@ fn string(v: &Value, field: &str, max: usize) -> Result<String, ApiError> {
 
 /// nova's `parameter_types.name`: 1-255 characters, no leading or trailing
 /// whitespace.
-fn name(v: &Value) -> Result<String, ApiError> {
+pub(crate) fn name(v: &Value) -> Result<String, ApiError> {
     let s = string(v, "name", 255)?;
     if s.is_empty() || s.trim() != s {
         return Err(invalid(
@@ -69,7 +69,7 @@ fn name(v: &Value) -> Result<String, ApiError> {
     Ok(s)
 }
 
-fn description(v: &Value) -> Result<Option<String>, ApiError> {
+pub(crate) fn description(v: &Value) -> Result<Option<String>, ApiError> {
     match v {
         Value::Null => Ok(None),
         other => Ok(Some(string(other, "description", 255)?)),
@@ -102,7 +102,7 @@ fn count(v: &Value, field: &str) -> Result<u32, ApiError> {
     }
 }
 
-fn metadata(v: &Value) -> Result<BTreeMap<String, String>, ApiError> {
+pub(crate) fn metadata(v: &Value) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = BTreeMap::new();
     for (k, val) in object(v, "metadata")? {
         let val = val
@@ -114,7 +114,7 @@ fn metadata(v: &Value) -> Result<BTreeMap<String, String>, ApiError> {
     Ok(out)
 }
 
-fn image_id(v: &Value) -> Result<String, ApiError> {
+pub(crate) fn image_id(v: &Value) -> Result<String, ApiError> {
     let s = string(v, "imageRef", 2048)?;
     // An image link ends in the id, as nova's get_id_from_href.
     Ok(s.trim_end_matches('/')
@@ -135,7 +135,7 @@ fn flavor_ref(v: &Value) -> Result<String, ApiError> {
     }
 }
 
-fn personality(v: &Value) -> Result<Vec<Personality>, ApiError> {
+pub(crate) fn personality(v: &Value) -> Result<Vec<Personality>, ApiError> {
     let items = v
         .as_array()
         .ok_or_else(|| invalid("personality", format!("{v} is not of type 'array'")))?;

@@ -6,8 +6,10 @@ pub mod flavors;
 pub mod hosts;
 pub mod keypairs;
 pub mod quotas;
+pub mod rebuild;
 pub mod recovery;
 pub mod servers;
+pub mod snapshot;
 pub mod sshkey;
 pub mod tasks;
 
