@@ -219,8 +219,22 @@ fn a_server_boots_injected_runs_its_lifecycle_and_survives_a_restart() {
     wait_status(&cloud, "vm1", "PAUSED");
     cloud.openstack_ok(&["server", "unpause", "vm1"]);
     wait_status(&cloud, "vm1", "ACTIVE");
+    // A snapshot boots as a new server; a rebuild gives a fresh root disk.
+    cloud.openstack_ok(&["server", "image", "create", "--name", "snap", "--wait", "vm1"]);
+    let snap = cloud.openstack_json(&["image", "show", "snap"]);
+    assert_eq!(snap["status"], "active", "{snap}");
+    cloud.openstack_json(&[
+        "server", "create", "--image", "snap", "--flavor", "m1.test", "--nic", "none", "--wait",
+        "vm-snap",
+    ]);
+    wait_console(&cloud, "vm-snap", "NIMBUS-GUEST ready");
+    cloud.openstack_ok(&["server", "delete", "--wait", "vm-snap"]);
+    cloud.openstack_ok(&["server", "rebuild", "--image", "guest", "--wait", "vm1"]);
+    wait_status(&cloud, "vm1", "ACTIVE");
+    wait_console(&cloud, "vm1", "NIMBUS-GUEST ready");
+
     let actions = cloud.openstack_ok(&["server", "event", "list", "vm1"]);
-    for a in ["create", "stop", "start", "reboot", "pause", "unpause"] {
+    for a in ["create", "stop", "start", "reboot", "pause", "unpause", "createImage", "rebuild"] {
         assert!(actions.contains(a), "{a} missing from\n{actions}");
     }
 
