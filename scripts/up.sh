@@ -51,6 +51,35 @@ set -x
 "$OS" role assignment list --names
 set +x
 
+echo
+echo "==> demo: a real QEMU guest (the test guest: Debian kernel, busybox initramfs, ext4 root)"
+GUEST_DIR="$PWD/target/test-guest"
+bash scripts/guest/build.sh "$GUEST_DIR"
+set -x
+"$OS" image show demo-guest >/dev/null 2>&1 || {
+    KERNEL=$("$OS" image create --disk-format aki --container-format aki \
+        --file "$GUEST_DIR/vmlinuz" demo-guest-kernel -f value -c id)
+    RAMDISK=$("$OS" image create --disk-format ari --container-format ari \
+        --file "$GUEST_DIR/initrd.img" demo-guest-ramdisk -f value -c id)
+    "$OS" image create --disk-format qcow2 --container-format bare --file "$GUEST_DIR/root.qcow2" \
+        --property kernel_id="$KERNEL" --property ramdisk_id="$RAMDISK" \
+        --property os_command_line="console=ttyS0 nimbus.mode=run" demo-guest
+}
+"$OS" flavor show m1.demo >/dev/null 2>&1 || "$OS" flavor create --ram 192 --disk 1 --vcpus 1 m1.demo
+[ -f "$DATA_DIR/demo-key" ] || ssh-keygen -q -t ed25519 -N '' -C demo@nimbus -f "$DATA_DIR/demo-key"
+"$OS" keypair show demo-key >/dev/null 2>&1 || "$OS" keypair create --public-key "$DATA_DIR/demo-key.pub" demo-key
+"$OS" server delete --wait demo-server >/dev/null 2>&1 || true
+"$OS" server create --image demo-guest --flavor m1.demo --key-name demo-key --property role=demo \
+    --nic none --wait demo-server -c status -c id
+set +x
+for _ in $(seq 120); do
+    "$OS" console log show demo-server | grep -q "NIMBUS-GUEST ready" && break
+    sleep 1
+done
+set -x
+"$OS" console log show demo-server
+set +x
+
 cat <<MSG
 
 Nimbus is running on http://$LISTEN (pid $(cat "$PIDFILE"), log $LOG).
