@@ -328,6 +328,17 @@ async fn build_and_run(svc: &ComputeService, job: BuildJob) {
     match result {
         Ok(timings) => {
             let total = started_at.elapsed();
+            let steps: Vec<String> = timings
+                .iter()
+                .map(|(step, d)| format!("{step}={}", d.as_millis()))
+                .collect();
+            // One line per build, for scripts/bench/compute-create.sh.
+            tracing::info!(
+                instance = %uuid,
+                "build timings ms: total={} {}",
+                total.as_millis(),
+                steps.join(" ")
+            );
             {
                 let mut all = svc
                     .tasks()
