@@ -2,6 +2,7 @@
 
 mod build;
 mod resources;
+mod servers;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
