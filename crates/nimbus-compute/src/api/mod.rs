@@ -12,10 +12,10 @@ pub mod instance_actions;
 pub mod keypairs;
 pub mod limits;
 pub mod quota_sets;
-pub mod services;
 pub mod server_actions;
 pub mod server_metadata;
 pub mod servers;
+pub mod services;
 pub mod views;
 
 use axum::Router;
