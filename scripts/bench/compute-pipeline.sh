@@ -12,7 +12,8 @@
 #          umount); genisoimage with ConfigDriveBuilder's flags on the same tree.
 #
 # Usage: scripts/bench/compute-pipeline.sh [workdir]   (N=20 instances, RUNS=5 per nova
-# command, VC_RUNS=1 virt-customize runs; root for the loop mount path)
+# command, VC_RUNS=1 virt-customize runs, SKIP_OURS=1 to rerun only nova's side in a workdir
+# of an earlier run; root for the loop mount path)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -25,10 +26,12 @@ WORK=$(cd "$WORK" && pwd)
 
 bash "$ROOT/scripts/guest/build.sh" "$ROOT/target/test-guest" >/dev/null
 
-echo "== ours: prepare_instance (release), $N warm instances per variant"
-(cd "$ROOT" && NIMBUS_BENCH_N=$N NIMBUS_BENCH_DIR=$WORK \
-    cargo test --release -q -p nimbus-compute --test all build::bench_prepare_instance \
-    -- --ignored --nocapture --exact 2>&1) | grep '^BENCH' | sed 's/^BENCH /  /'
+if [ -z "${SKIP_OURS:-}" ]; then
+    echo "== ours: prepare_instance (release), $N warm instances per variant"
+    (cd "$ROOT" && NIMBUS_BENCH_N=$N NIMBUS_BENCH_DIR=$WORK \
+        cargo test --release -q -p nimbus-compute --test all build::bench_prepare_instance \
+        -- --ignored --nocapture --exact 2>&1) | grep '^BENCH' | sed 's/^BENCH /  /'
+fi
 
 cd "$WORK"
 now_ms() { date +%s%3N; }
@@ -36,6 +39,7 @@ now_ms() { date +%s%3N; }
 median_ms() {
     local times=() t0 t1
     for _ in $(seq "$RUNS"); do
+        ${PREP:-true} >/dev/null 2>&1
         t0=$(now_ms); "$@" >/dev/null 2>&1; t1=$(now_ms)
         times+=($((t1 - t0)))
     done
@@ -48,8 +52,12 @@ echo '{"role": "db"}' > meta.js
 printf 'hello from personality\n' > motd
 
 echo "== nova's commands on the same input ($RUNS runs each, median)"
-fetch_convert() { qemu-img convert -f qcow2 -O raw "$ROOT/target/test-guest/root.qcow2" conv.raw; }
-echo "  fetch: qemu-img convert -O raw (conversion only, no download): $(median_ms fetch_convert) ms"
+fetch_convert() {
+    cp "$ROOT/target/test-guest/root.qcow2" dl.qcow2
+    sha512sum dl.qcow2
+    qemu-img convert -f qcow2 -O raw dl.qcow2 conv.raw
+}
+echo "  fetch: cp + sha512sum + qemu-img convert -O raw: $(median_ms fetch_convert) ms"
 
 overlay() {
     rm -f ov.qcow2
@@ -65,13 +73,12 @@ echo "  swap base: truncate 512M + mkswap: $(median_ms swap_base) ms"
 eph_overlay() { rm -f eph.qcow2; qemu-img create -q -f qcow2 -F raw -b "$WORK/eph.raw" eph.qcow2; }
 echo "  ephemeral/swap overlay: qemu-img create -f qcow2 -b base: $(median_ms eph_overlay) ms"
 
+raw_copy() { cp --sparse=always base.raw work.raw; truncate -s 1G work.raw; }
+# The root partition's place (the same for every copy; looked up once, untimed).
+read -r start sectors < <(sfdisk -J base.raw | python3 -c 'import json,sys
+p = json.load(sys.stdin)["partitiontable"]["partitions"][0]; print(p["start"], p["size"])')
 loop_inject() {
-    local part start sectors dev mnt=$WORK/mnt
-    cp --sparse=always base.raw work.raw
-    truncate -s 1G work.raw
-    part=$(sfdisk -J work.raw)
-    start=$(echo "$part" | python3 -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][0]["start"])')
-    sectors=$(echo "$part" | python3 -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][0]["size"])')
+    local dev mnt=$WORK/mnt
     mkdir -p "$mnt"
     dev=$(losetup --find --show --offset $((start * 512)) --sizelimit $((sectors * 512)) work.raw)
     mount "$dev" "$mnt"
@@ -84,21 +91,20 @@ loop_inject() {
     losetup -d "$dev"
 }
 if [ "$(id -u)" = 0 ] && losetup --find >/dev/null 2>&1; then
-    echo "  inject, loop mount as root (raw copy + losetup + mount + 4 edits + umount): $(median_ms loop_inject) ms"
+    echo "  inject, loop mount as root (losetup + mount + 4 edits + umount; raw copy untimed): $(PREP=raw_copy median_ms loop_inject) ms"
 else
     echo "  inject, loop mount: not available (needs root and loop devices)"
 fi
 
 vc_inject() {
-    overlay
     virt-customize -q --format qcow2 -a ov.qcow2 --ssh-inject "root:file:$WORK/key.pub" \
         --root-password password:s3cret-Pass --upload "$WORK/meta.js:/meta.js" \
         --upload "$WORK/motd:/etc/motd-nimbus"
 }
 if command -v virt-customize >/dev/null && [ "$VC_RUNS" -gt 0 ]; then
     export LIBGUESTFS_BACKEND=direct
-    v=$(RUNS=$VC_RUNS median_ms vc_inject)
-    echo "  inject, virt-customize ($VC_RUNS run(s), includes the overlay): $v ms"
+    v=$(RUNS=$VC_RUNS PREP=overlay median_ms vc_inject)
+    echo "  inject, virt-customize ($VC_RUNS run(s), on a fresh overlay, untimed): $v ms"
 else
     echo "  inject, virt-customize: skipped"
 fi
