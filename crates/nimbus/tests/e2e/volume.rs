@@ -94,7 +94,7 @@ fn volume_cli(backend: Backend) {
     let v = wait_status(&cloud, &["volume"], "v1", "available");
     let id = v["id"].as_str().unwrap().to_string();
     assert_eq!(v["type"], "__DEFAULT__", "{v}");
-    assert_eq!(v["bootable"], "false");
+    assert_eq!(v["bootable"], false);
     let file = volume_file(&cloud, &id);
     assert_eq!(std::fs::metadata(&file).unwrap().len(), 1 << 30);
 
@@ -122,7 +122,7 @@ fn volume_cli(backend: Backend) {
     ]);
     let v = cloud.openstack_json(&["volume", "show", "v1b"]);
     assert_eq!(v["properties"]["k"], "v", "{v}");
-    assert_eq!(v["bootable"], "true");
+    assert_eq!(v["bootable"], true);
     cloud.openstack_ok(&["volume", "set", "--size", "2", "v1b"]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while cloud.openstack_json(&["volume", "show", "v1b"])["size"] != 2 {
@@ -292,7 +292,7 @@ fn volume_from_image(backend: Backend) {
         "boot",
     ]);
     let v = wait_status(&cloud, &["volume"], "boot", "available");
-    assert_eq!(v["bootable"], "true");
+    assert_eq!(v["bootable"], true);
     assert!(
         v["volume_image_metadata"].to_string().contains("img"),
         "{v}"
