@@ -21,6 +21,9 @@ use crate::app::servers::{
 use crate::app::tasks::Personality;
 use crate::store::instances::ListFilter;
 
+/// Most servers one create makes.
+const MAX_COUNT: u32 = 1000;
+
 /// Most servers one page returns (nova's `max_limit`).
 const MAX_LIMIT: usize = 1000;
 
@@ -364,6 +367,13 @@ pub fn parse_create(body: &Value, mv: Microversion) -> Result<CreateRequest, Api
         req.max_count = count(v, "max_count")?;
     } else {
         req.max_count = req.min_count;
+    }
+    // Even with unlimited quotas, one request never makes more rows and
+    // build tasks than this.
+    if req.max_count > MAX_COUNT {
+        return Err(ApiError::bad_request(format!(
+            "max_count may be at most {MAX_COUNT}"
+        )));
     }
     if req.min_count > req.max_count {
         return Err(ApiError::bad_request("min_count must be <= max_count"));
@@ -763,6 +773,7 @@ mod tests {
             json!({"server": {"name": "a", "flavorRef": "1", "networks": "auto", "bogus": 1}}),
             json!({"server": {"name": "a", "flavorRef": "1", "networks": "auto", "min_count": 3, "max_count": 2}}),
             json!({"server": {"name": "a", "flavorRef": "1", "networks": "auto", "user_data": "a".repeat(65536)}}),
+            json!({"server": {"name": "a", "flavorRef": "1", "networks": "auto", "max_count": 100000}}),
         ] {
             assert_eq!(
                 parse_create(&bad, mv(96)).unwrap_err().status(),
