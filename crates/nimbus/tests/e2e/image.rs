@@ -2,7 +2,8 @@
 //! CLI cannot do, such as dying mid-upload), on SQLite and PostgreSQL, with
 //! the file store and with an S3 store (moto started on 127.0.0.1).
 
-use std::net::TcpListener;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -320,69 +321,160 @@ fn assert_refused_left_nothing(cloud: &Cloud, name: &str) {
     }
 }
 
-/// A client killed mid-upload leaves a queued image and no data; a retry works.
-fn killed_upload(backend: Backend) {
-    let Some(cloud) = Cloud::start(backend) else {
-        return;
-    };
-    let work = tempfile::tempdir().unwrap();
-    let big = work.path().join("big.raw");
-    run("truncate", &["-s", "64M", big.to_str().unwrap()]);
-    let created = cloud.openstack_json(&[
-        "image",
-        "create",
-        "--disk-format",
-        "raw",
-        "--container-format",
-        "bare",
-        "big",
-    ]);
-    let id = created["id"].as_str().unwrap().to_string();
-    let token = cloud.token(&cloud.admin());
-    let url = cloud.url(&format!("/image/v2/images/{id}/file"));
-    let mut curl = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "--limit-rate",
-            "4M",
-            "-X",
-            "PUT",
-            "-T",
-            big.to_str().unwrap(),
-        ])
-        .args([
-            "-H",
-            &format!("X-Auth-Token: {token}"),
-            "-H",
-            "Content-Type: application/octet-stream",
-            &url,
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("curl is required");
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        curl.try_wait().unwrap().is_none(),
-        "the upload is still running when killed"
+/// Starts `PUT .../file` announcing `announced` bytes over a raw socket and
+/// sends only `sent` of them: the upload then stalls for as long as the
+/// caller keeps the socket, so a kill always lands mid-upload.
+fn stalled_upload(cloud: &Cloud, token: &str, id: &str, announced: u64, sent: usize) -> TcpStream {
+    let addr = cloud.base_url().trim_start_matches("http://").to_string();
+    let mut socket = TcpStream::connect(&addr).unwrap();
+    let head = format!(
+        "PUT /image/v2/images/{id}/file HTTP/1.1\r\nHost: {addr}\r\nX-Auth-Token: {token}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {announced}\r\n\r\n"
     );
-    assert_eq!(show(&cloud, &id)["status"], "saving");
-    curl.kill().unwrap();
-    curl.wait().unwrap();
-    let mut status = Value::Null;
-    for _ in 0..100 {
-        status = show(&cloud, &id)["status"].clone();
-        if status == "queued" {
-            break;
+    socket.write_all(head.as_bytes()).unwrap();
+    socket.write_all(&vec![0u8; sent]).unwrap();
+    socket.flush().unwrap();
+    socket
+}
+
+/// Image `id` as the API shows it to the admin.
+fn api_show(cloud: &Cloud, id: &str) -> Value {
+    let r = cloud
+        .http()
+        .get(cloud.url(&format!("/image/v2/images/{id}")))
+        .header("X-Auth-Token", cloud.token(&cloud.admin()))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().unwrap()
+}
+
+/// Waits up to 20 s for image `id` to reach `want`; returns its last record.
+fn wait_status(cloud: &Cloud, id: &str, want: &str) -> Value {
+    let mut image = Value::Null;
+    for _ in 0..200 {
+        image = api_show(cloud, id);
+        if image["status"] == want {
+            return image;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(status, "queued");
-    assert!(stored(&cloud).is_empty(), "{:?}", stored(&cloud));
-    assert!(show(&cloud, &id)["checksum"].is_null());
-    // The retry succeeds.
-    cloud.openstack_ok(&["image", "set", "--name", "big2", &id]);
+    panic!("image {id} never became {want}: {image}");
+}
+
+/// Waits up to 10 s for the store and staging directories to be empty
+/// (an interrupted upload's temporary file goes when its worker ends).
+fn assert_nothing_stored(cloud: &Cloud) {
+    for _ in 0..100 {
+        if stored(cloud).is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("data left behind: {:?}", stored(cloud));
+}
+
+/// The pid of the `nimbus serve` of `cloud`, found by its data dir.
+fn server_pid(cloud: &Cloud) -> u32 {
+    let needle = cloud.data_dir().to_str().unwrap().as_bytes().to_vec();
+    for entry in std::fs::read_dir("/proc").unwrap() {
+        let entry = entry.unwrap();
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.first().is_some_and(|a| a.ends_with(b"nimbus"))
+            && args.contains(&b"serve".as_slice())
+            && args.contains(&needle.as_slice())
+        {
+            return pid;
+        }
+    }
+    panic!("no nimbus serve process for {}", cloud.data_dir().display());
+}
+
+/// Neither a client that goes away mid-upload nor a server killed with
+/// SIGKILL mid-upload leaves an active image or any data (in the store or
+/// the staging area); after each, a fresh upload of the same image works.
+fn killed_upload(backend: Backend) {
+    let Some(mut cloud) = Cloud::start(backend) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let token = cloud.token(&cloud.admin());
+    // Through the API: `openstack image create` with a non-tty stdin
+    // uploads stdin (empty), which would make the image active at once.
+    let created: Value = cloud
+        .http()
+        .post(cloud.url("/image/v2/images"))
+        .header("X-Auth-Token", &token)
+        .json(&serde_json::json!({"name": "big", "disk_format": "raw", "container_format": "bare"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["status"], "queued");
+    let announced: u64 = 64 << 20;
+
+    // The client disconnects after 8 MiB of 64.
+    let socket = stalled_upload(&cloud, &token, &id, announced, 8 << 20);
+    wait_status(&cloud, &id, "saving");
+    drop(socket);
+    let image = wait_status(&cloud, &id, "queued");
+    assert!(
+        image["checksum"].is_null() && image["size"].is_null(),
+        "{image}"
+    );
+    assert_nothing_stored(&cloud);
+
+    // The server is killed (SIGKILL, no cleanup of its own) mid-upload.
+    let socket = stalled_upload(&cloud, &token, &id, announced, 8 << 20);
+    wait_status(&cloud, &id, "saving");
+    assert!(
+        !stored(&cloud).is_empty(),
+        "the upload in flight writes into the staging area"
+    );
+    let pid = server_pid(&cloud).to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    drop(socket);
+    cloud.restart();
+    let image = wait_status(&cloud, &id, "queued");
+    assert!(
+        image["checksum"].is_null() && image["os_hash_value"].is_null(),
+        "{image}"
+    );
+    assert_nothing_stored(&cloud);
+    let r = cloud
+        .http()
+        .get(cloud.url(&format!("/image/v2/images/{id}/file")))
+        .header("X-Auth-Token", cloud.token(&cloud.admin()))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204, "a queued image serves no data");
+
+    // A fresh upload of the same image works.
+    let data = work.path().join("data.raw");
+    run(
+        "dd",
+        &[
+            "if=/dev/urandom",
+            &format!("of={}", data.display()),
+            "bs=1M",
+            "count=3",
+            "status=none",
+        ],
+    );
+    let token = cloud.token(&cloud.admin());
     let out = Command::new("curl")
         .args([
             "-s",
@@ -393,31 +485,22 @@ fn killed_upload(backend: Backend) {
             "-X",
             "PUT",
             "-T",
-            big.to_str().unwrap(),
         ])
-        .args([
-            "-H",
-            &format!("X-Auth-Token: {token}"),
-            "-H",
-            "Content-Type: application/octet-stream",
-            &url,
-        ])
+        .arg(&data)
+        .args(["-H", &format!("X-Auth-Token: {token}")])
+        .args(["-H", "Content-Type: application/octet-stream"])
+        .arg(cloud.url(&format!("/image/v2/images/{id}/file")))
         .output()
-        .unwrap();
+        .expect("curl is required");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "204");
-    assert_eq!(show(&cloud, &id)["status"], "active");
+    let image = api_show(&cloud, &id);
+    assert_eq!(image["status"], "active");
+    assert_eq!(image["os_hash_value"], sha512_of(&data));
+    let saved = work.path().join("saved");
+    cloud.openstack_ok(&["image", "save", "--file", saved.to_str().unwrap(), &id]);
+    assert_eq!(sha512_of(&saved), sha512_of(&data));
 }
-// Not yet passing through the real binary: in the first e2e run curl's
-// rate-limited upload had ended within 3 s, before the kill. Disconnects
-// mid-upload are covered by nimbus-image's own tests (security case 21).
-// Tracked in issue 6's note.
-mod killed_upload_through_curl {
-    #[test]
-    #[ignore = "first e2e run: the curl upload ended before the kill; see issue 6"]
-    fn sqlite() {
-        super::killed_upload(crate::support::Backend::Sqlite)
-    }
-}
+on_both_backends!(killed_upload);
 
 /// moto on 127.0.0.1, killed on drop.
 struct Moto {
