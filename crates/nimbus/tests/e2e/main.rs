@@ -7,5 +7,6 @@ mod identity;
 mod image;
 mod img;
 mod inject;
+mod network;
 mod support;
 mod volume;
