@@ -51,12 +51,15 @@ fn show_view(k: &Keypair, v: Microversion) -> Value {
     out
 }
 
+/// `user_id`, `limit` and `marker` from a query.
+type KeypairQuery = (Option<String>, Option<String>, Option<String>);
+
 /// `user_id` from the query (2.10), with nova's parameter checks.
 fn user_param(
     params: &[(String, String)],
     v: Microversion,
     paged: bool,
-) -> Result<(Option<String>, Option<String>, Option<String>), ApiError> {
+) -> Result<KeypairQuery, ApiError> {
     let mut known = vec!["user_id", "limit", "marker"];
     if !paged {
         known.truncate(1);
