@@ -6,6 +6,8 @@
 # Usage: scripts/bench/image.sh [SIZE_MIB]   (default 1024)
 # Needs: a release build (built if missing), the CLI venv (scripts/lib/deps.sh).
 set -euo pipefail
+# A failing timed command must stop the run, also inside $(...).
+shopt -s inherit_errexit
 cd "$(dirname "$0")/../.."
 SIZE_MIB=${1:-1024}
 NIMBUS=${NIMBUS:-target/release/nimbus}
@@ -53,7 +55,11 @@ t_cli_up=$(seconds "$OPENSTACK" image create --disk-format raw --container-forma
 t_cli_down=$(seconds "$OPENSTACK" image save --file "$work/out-cli" bench-cli)
 rm -f "$work/out-cli"
 token=$("$OPENSTACK" token issue -f value -c id)
-id=$("$OPENSTACK" image create --disk-format raw --container-format bare -f value -c id bench-curl)
+# Through the API: `openstack image create` without --file uploads a non-tty
+# stdin (empty here), which would leave an active 0-byte image.
+id=$(curl -sf -X POST -H "X-Auth-Token: $token" -H "Content-Type: application/json" \
+    -d '{"name": "bench-curl", "disk_format": "raw", "container_format": "bare"}' "$base" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
 t_curl_up=$(seconds curl -sf -X PUT -H "X-Auth-Token: $token" -H "Content-Type: application/octet-stream" \
     -T "$work/img.raw" "$base/$id/file")
 t_curl_down=$(seconds curl -sf -H "X-Auth-Token: $token" -o "$work/out-curl" "$base/$id/file")
