@@ -189,6 +189,32 @@ impl Identity {
         Ok(())
     }
 
+    /// The required name (at most `max_len`) and the domain of a new project
+    /// or user: the one given, else the caller's; it must exist (400).
+    async fn new_name_and_domain(
+        &self,
+        ctx: &RequestContext,
+        name: Option<String>,
+        domain_id: Option<String>,
+        max_len: usize,
+    ) -> Result<(String, String), ApiError> {
+        let name =
+            name.ok_or_else(|| ApiError::bad_request("Invalid input for field 'name': required."))?;
+        validate_name("name", &name, max_len)?;
+        let domain_id = domain_id
+            .or_else(|| ctx.project_domain_id.clone())
+            .unwrap_or_else(|| ctx.user_domain_id.clone());
+        if store::domains::domain_get(self.pool(), &domain_id)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::bad_request(format!(
+                "Could not find domain: {domain_id}."
+            )));
+        }
+        Ok((name, domain_id))
+    }
+
     // ---- projects ----
 
     /// `GET /v3/projects`: admins.
@@ -217,22 +243,9 @@ impl Identity {
         change: ProjectChange,
     ) -> Result<Project, ApiError> {
         require_admin(ctx, "create_project")?;
-        let name = change
-            .name
-            .ok_or_else(|| ApiError::bad_request("Invalid input for field 'name': required."))?;
-        validate_name("name", &name, 64)?;
-        let domain_id = change
-            .domain_id
-            .or_else(|| ctx.project_domain_id.clone())
-            .unwrap_or_else(|| ctx.user_domain_id.clone());
-        if store::domains::domain_get(self.pool(), &domain_id)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::bad_request(format!(
-                "Could not find domain: {domain_id}."
-            )));
-        }
+        let (name, domain_id) = self
+            .new_name_and_domain(ctx, change.name, change.domain_id, 64)
+            .await?;
         let project = Project {
             id: new_hex_id(),
             domain_id,
@@ -345,22 +358,9 @@ impl Identity {
         change: UserChange,
     ) -> Result<User, ApiError> {
         require_admin(ctx, "create_user")?;
-        let name = change
-            .name
-            .ok_or_else(|| ApiError::bad_request("Invalid input for field 'name': required."))?;
-        validate_name("name", &name, 255)?;
-        let domain_id = change
-            .domain_id
-            .or_else(|| ctx.project_domain_id.clone())
-            .unwrap_or_else(|| ctx.user_domain_id.clone());
-        if store::domains::domain_get(self.pool(), &domain_id)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::bad_request(format!(
-                "Could not find domain: {domain_id}."
-            )));
-        }
+        let (name, domain_id) = self
+            .new_name_and_domain(ctx, change.name, change.domain_id, 255)
+            .await?;
         let default_project_id = change.default_project_id.flatten();
         if let Some(p) = &default_project_id
             && store::projects::project_get(self.pool(), p)
