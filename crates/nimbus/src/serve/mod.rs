@@ -108,11 +108,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // One network service for the API and, through its in-process API
     // (`nimbus_network::compute`), for the compute service once it wires
     // server NICs.
-    let network = nimbus_network::NetworkService::new(
-        db.clone(),
-        nimbus_network::NetworkConfig::default(),
-    )
-    .context("starting the network service")?;
+    let network =
+        nimbus_network::NetworkService::new(db.clone(), nimbus_network::NetworkConfig::default())
+            .context("starting the network service")?;
     let compute = nimbus_compute::ComputeService::new(
         db.clone(),
         settings.compute.clone(),

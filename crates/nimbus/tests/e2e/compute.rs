@@ -31,19 +31,42 @@ fn upload_guest(cloud: &Cloud, name: &str) -> String {
     let guest = test_guest();
     let file = |f: &str| guest.join(f).to_string_lossy().into_owned();
     let kernel = cloud.openstack_json(&[
-        "image", "create", "--disk-format", "aki", "--container-format", "aki",
-        "--file", &file("vmlinuz"), &format!("{name}-kernel"),
+        "image",
+        "create",
+        "--disk-format",
+        "aki",
+        "--container-format",
+        "aki",
+        "--file",
+        &file("vmlinuz"),
+        &format!("{name}-kernel"),
     ]);
     let ramdisk = cloud.openstack_json(&[
-        "image", "create", "--disk-format", "ari", "--container-format", "ari",
-        "--file", &file("initrd.img"), &format!("{name}-ramdisk"),
+        "image",
+        "create",
+        "--disk-format",
+        "ari",
+        "--container-format",
+        "ari",
+        "--file",
+        &file("initrd.img"),
+        &format!("{name}-ramdisk"),
     ]);
     let root = cloud.openstack_json(&[
-        "image", "create", "--disk-format", "qcow2", "--container-format", "bare",
-        "--file", &file("root.qcow2"),
-        "--property", &format!("kernel_id={}", kernel["id"].as_str().unwrap()),
-        "--property", &format!("ramdisk_id={}", ramdisk["id"].as_str().unwrap()),
-        "--property", "os_command_line=console=ttyS0 nimbus.mode=run",
+        "image",
+        "create",
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--file",
+        &file("root.qcow2"),
+        "--property",
+        &format!("kernel_id={}", kernel["id"].as_str().unwrap()),
+        "--property",
+        &format!("ramdisk_id={}", ramdisk["id"].as_str().unwrap()),
+        "--property",
+        "os_command_line=console=ttyS0 nimbus.mode=run",
         name,
     ]);
     root["id"].as_str().unwrap().to_string()
@@ -56,7 +79,13 @@ fn setup(cloud: &Cloud, image: &str) -> String {
     ]);
     let key = cloud.data_dir().join("k.pub");
     std::fs::write(&key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEm8bRxGGj0YQ5ziQe2XnJ9mM1Yf3qv1Qd0sx6Q0yE8c e2e@nimbus\n").unwrap();
-    cloud.openstack_ok(&["keypair", "create", "--public-key", key.to_str().unwrap(), "k"]);
+    cloud.openstack_ok(&[
+        "keypair",
+        "create",
+        "--public-key",
+        key.to_str().unwrap(),
+        "k",
+    ]);
     image_id
 }
 
@@ -71,7 +100,10 @@ fn wait_console(cloud: &Cloud, server: &str, needle: &str) -> String {
         if text.contains(needle) {
             return text;
         }
-        assert!(Instant::now() < deadline, "{needle:?} never appeared on {server}'s console:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} never appeared on {server}'s console:\n{text}"
+        );
         std::thread::sleep(Duration::from_secs(1));
     }
 }
@@ -88,9 +120,15 @@ fn wait_status(cloud: &Cloud, server: &str, want: &str) {
         if now == want {
             return;
         }
-        assert!(now != "ERROR" || want == "ERROR", "{server} went to ERROR: {}",
-            cloud.openstack_json(&["server", "show", server]));
-        assert!(Instant::now() < deadline, "{server} stayed {now}, wanted {want}");
+        assert!(
+            now != "ERROR" || want == "ERROR",
+            "{server} went to ERROR: {}",
+            cloud.openstack_json(&["server", "show", server])
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{server} stayed {now}, wanted {want}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -103,7 +141,9 @@ fn qemu_pids_under(dir: &Path) -> Vec<String> {
         if !name.chars().all(|c| c.is_ascii_digit()) {
             continue;
         }
-        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let cmd = String::from_utf8_lossy(&cmd);
         if cmd.starts_with("qemu-system") && cmd.contains(&needle) {
             pids.push(name);
@@ -116,9 +156,15 @@ fn nimbus_pid(cloud: &Cloud) -> Option<String> {
     let needle = cloud.data_dir().to_string_lossy().into_owned();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let cmd = String::from_utf8_lossy(&cmd);
-        if cmd.contains("nimbus") && cmd.contains("serve") && cmd.contains(&needle) && !cmd.starts_with("qemu") {
+        if cmd.contains("nimbus")
+            && cmd.contains("serve")
+            && cmd.contains(&needle)
+            && !cmd.starts_with("qemu")
+        {
             return Some(name);
         }
     }
@@ -142,20 +188,50 @@ fn a_server_boots_injected_runs_its_lifecycle_and_survives_a_restart() {
     let image = setup(&cloud, "guest");
 
     let server = cloud.openstack_json(&[
-        "server", "create", "--image", "guest", "--flavor", "m1.test", "--key-name", "k",
-        "--property", "role=db", "--nic", "none", "--wait", "vm1",
+        "server",
+        "create",
+        "--image",
+        "guest",
+        "--flavor",
+        "m1.test",
+        "--key-name",
+        "k",
+        "--property",
+        "role=db",
+        "--nic",
+        "none",
+        "--wait",
+        "vm1",
     ]);
     assert_eq!(server["status"], "ACTIVE", "{server}");
     let text = wait_console(&cloud, "vm1", "NIMBUS-GUEST ready");
-    assert!(text.contains("e2e@nimbus"), "the key is in authorized_keys:\n{text}");
-    assert!(text.contains("\"role\": \"db\"") || text.contains("\"role\":\"db\""), "meta.js:\n{text}");
+    assert!(
+        text.contains("e2e@nimbus"),
+        "the key is in authorized_keys:\n{text}"
+    );
+    assert!(
+        text.contains("\"role\": \"db\"") || text.contains("\"role\":\"db\""),
+        "meta.js:\n{text}"
+    );
 
     // Config drive with user data.
     let ud = cloud.data_dir().join("ud.txt");
     std::fs::write(&ud, "#!/bin/sh\necho hello-from-user-data\n").unwrap();
     cloud.openstack_json(&[
-        "server", "create", "--image", "guest", "--flavor", "m1.test", "--config-drive", "true",
-        "--user-data", ud.to_str().unwrap(), "--nic", "none", "--wait", "vm-cd",
+        "server",
+        "create",
+        "--image",
+        "guest",
+        "--flavor",
+        "m1.test",
+        "--config-drive",
+        "true",
+        "--user-data",
+        ud.to_str().unwrap(),
+        "--nic",
+        "none",
+        "--wait",
+        "vm-cd",
     ]);
     let text = wait_console(&cloud, "vm-cd", "NIMBUS-GUEST ready");
     assert!(text.contains("NIMBUS-GUEST config-drive /dev/"), "{text}");
@@ -192,15 +268,30 @@ fn a_server_boots_injected_runs_its_lifecycle_and_survives_a_restart() {
         .unwrap()
         .to_string();
     let check = Command::new("python3")
-        .args(["-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], sys.argv[2]) == sys.argv[2])", "s3cret-Pass", &hash])
+        .args([
+            "-c",
+            "import crypt,sys; print(crypt.crypt(sys.argv[1], sys.argv[2]) == sys.argv[2])",
+            "s3cret-Pass",
+            &hash,
+        ])
         .output();
     if let Ok(out) = check
         && out.status.success()
     {
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "True", "hash {hash}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "True",
+            "hash {hash}"
+        );
     } else {
         let out = Command::new("openssl")
-            .args(["passwd", "-6", "-salt", hash.split('$').nth(2).unwrap(), "s3cret-Pass"])
+            .args([
+                "passwd",
+                "-6",
+                "-salt",
+                hash.split('$').nth(2).unwrap(),
+                "s3cret-Pass",
+            ])
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), hash);
@@ -220,7 +311,9 @@ fn a_server_boots_injected_runs_its_lifecycle_and_survives_a_restart() {
     cloud.openstack_ok(&["server", "unpause", "vm1"]);
     wait_status(&cloud, "vm1", "ACTIVE");
     // A snapshot boots as a new server; a rebuild gives a fresh root disk.
-    cloud.openstack_ok(&["server", "image", "create", "--name", "snap", "--wait", "vm1"]);
+    cloud.openstack_ok(&[
+        "server", "image", "create", "--name", "snap", "--wait", "vm1",
+    ]);
     let snap = cloud.openstack_json(&["image", "show", "snap"]);
     assert_eq!(snap["status"], "active", "{snap}");
     cloud.openstack_json(&[
@@ -234,7 +327,16 @@ fn a_server_boots_injected_runs_its_lifecycle_and_survives_a_restart() {
     wait_console(&cloud, "vm1", "NIMBUS-GUEST ready");
 
     let actions = cloud.openstack_ok(&["server", "event", "list", "vm1"]);
-    for a in ["create", "stop", "start", "reboot", "pause", "unpause", "createImage", "rebuild"] {
+    for a in [
+        "create",
+        "stop",
+        "start",
+        "reboot",
+        "pause",
+        "unpause",
+        "createImage",
+        "rebuild",
+    ] {
         assert!(actions.contains(a), "{a} missing from\n{actions}");
     }
 
@@ -250,7 +352,15 @@ fn a_server_boots_injected_runs_its_lifecycle_and_survives_a_restart() {
 
     // kill -9 during a build: no server stuck in BUILD, nothing orphaned.
     cloud.openstack_json(&[
-        "server", "create", "--image", "guest", "--flavor", "m1.test", "--nic", "none", "vm-killed",
+        "server",
+        "create",
+        "--image",
+        "guest",
+        "--flavor",
+        "m1.test",
+        "--nic",
+        "none",
+        "vm-killed",
     ]);
     std::thread::sleep(Duration::from_millis(300));
     let pid = nimbus_pid(&cloud).expect("nimbus runs");
@@ -263,16 +373,32 @@ fn a_server_boots_injected_runs_its_lifecycle_and_survives_a_restart() {
         "not stuck in BUILD: {killed}"
     );
     if killed["status"] == "ERROR" {
-        assert!(killed["fault"]["message"].as_str().unwrap_or("").contains("restart"), "{killed}");
+        assert!(
+            killed["fault"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("restart"),
+            "{killed}"
+        );
         let id = killed["id"].as_str().unwrap();
-        assert!(!instance_dirs(&cloud).iter().any(|d| d == id), "no orphaned dir");
+        assert!(
+            !instance_dirs(&cloud).iter().any(|d| d == id),
+            "no orphaned dir"
+        );
     }
-    assert_eq!(qemu_pids_under(&dir).len(), if killed["status"] == "ACTIVE" { 2 } else { 1 });
+    assert_eq!(
+        qemu_pids_under(&dir).len(),
+        if killed["status"] == "ACTIVE" { 2 } else { 1 }
+    );
 
     // Delete stops QEMU, removes the dir, frees the quota.
     cloud.openstack_ok(&["server", "delete", "--wait", "vm1", "vm-killed"]);
     assert!(qemu_pids_under(&dir).is_empty());
-    assert!(instance_dirs(&cloud).is_empty(), "{:?}", instance_dirs(&cloud));
+    assert!(
+        instance_dirs(&cloud).is_empty(),
+        "{:?}",
+        instance_dirs(&cloud)
+    );
     let list = cloud.openstack_json(&["server", "list"]);
     assert_eq!(list.as_array().unwrap().len(), 0);
 }
@@ -302,20 +428,60 @@ fn bad_server_requests_are_refused_as_nova_refuses_them() {
         }
         s
     };
-    assert_eq!(post("2.96", base(json!({"imageRef": "00000000-0000-0000-0000-00000000dead"}))).0, 400);
+    assert_eq!(
+        post(
+            "2.96",
+            base(json!({"imageRef": "00000000-0000-0000-0000-00000000dead"}))
+        )
+        .0,
+        400
+    );
     assert_eq!(post("2.96", base(json!({"flavorRef": "nope"}))).0, 400);
-    assert_eq!(post("2.96", base(json!({"user_data": "not*base64"}))).0, 400);
+    assert_eq!(
+        post("2.96", base(json!({"user_data": "not*base64"}))).0,
+        400
+    );
     let file = json!({"path": "/a", "contents": "aGk="});
     assert_eq!(post("2.57", base(json!({"personality": [file]}))).0, 400);
-    let six: Vec<Value> = (0..6).map(|i| json!({"path": format!("/f{i}"), "contents": "aGk="})).collect();
+    let six: Vec<Value> = (0..6)
+        .map(|i| json!({"path": format!("/f{i}"), "contents": "aGk="}))
+        .collect();
     assert_eq!(post("2.56", base(json!({"personality": six}))).0, 403);
     let big = base64_of(&vec![b'x'; 10241]);
-    assert_eq!(post("2.56", base(json!({"personality": [{"path": "/big", "contents": big}]}))).0, 403);
+    assert_eq!(
+        post(
+            "2.56",
+            base(json!({"personality": [{"path": "/big", "contents": big}]}))
+        )
+        .0,
+        403
+    );
     // The flavor's disk is smaller than the image's virtual size.
-    cloud.openstack_ok(&["flavor", "create", "--ram", "192", "--disk", "0", "--vcpus", "1", "m1.zero"]);
+    cloud.openstack_ok(&[
+        "flavor", "create", "--ram", "192", "--disk", "0", "--vcpus", "1", "m1.zero",
+    ]);
     let big_image = cloud.data_dir().join("big.qcow2");
-    assert!(Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&big_image).arg("3G").status().unwrap().success());
-    let big_id = cloud.openstack_json(&["image", "create", "--disk-format", "qcow2", "--file", big_image.to_str().unwrap(), "big"])["id"].as_str().unwrap().to_string();
+    assert!(
+        Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(&big_image)
+            .arg("3G")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let big_id = cloud.openstack_json(&[
+        "image",
+        "create",
+        "--disk-format",
+        "qcow2",
+        "--file",
+        big_image.to_str().unwrap(),
+        "big",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (code, text) = post("2.96", base(json!({"imageRef": big_id})));
     assert_eq!(code, 400, "{text}");
     assert!(text.contains("too small"), "{text}");
@@ -324,7 +490,9 @@ fn bad_server_requests_are_refused_as_nova_refuses_them() {
     let (code, text) = post("2.96", base(json!({})));
     assert_eq!(code, 403, "{text}");
     assert!(text.contains("Quota exceeded"), "{text}");
-    let out = cloud.openstack(&["server", "create", "--image", "guest", "--flavor", "m1.test", "--nic", "none", "q"]);
+    let out = cloud.openstack(&[
+        "server", "create", "--image", "guest", "--flavor", "m1.test", "--nic", "none", "q",
+    ]);
     failed(out, &["server", "create"]);
 }
 
@@ -332,7 +500,11 @@ fn base64_of(data: &[u8]) -> String {
     const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -349,11 +521,42 @@ fn base64_of(data: &[u8]) -> String {
 fn twenty_servers_at_once_share_one_base_and_all_become_active() {
     let cloud = Cloud::start(Backend::Sqlite).expect("sqlite cloud");
     setup(&cloud, "guest");
-    cloud.openstack_ok(&["quota", "set", "--instances", "25", "--cores", "25", "--ram", "8000", "admin"]);
-    cloud.openstack_ok(&["flavor", "create", "--ram", "96", "--disk", "1", "--vcpus", "1", "m1.small20"]);
     cloud.openstack_ok(&[
-        "server", "create", "--image", "guest", "--flavor", "m1.small20", "--nic", "none",
-        "--min", "20", "--max", "20", "many",
+        "quota",
+        "set",
+        "--instances",
+        "25",
+        "--cores",
+        "25",
+        "--ram",
+        "8000",
+        "admin",
+    ]);
+    cloud.openstack_ok(&[
+        "flavor",
+        "create",
+        "--ram",
+        "96",
+        "--disk",
+        "1",
+        "--vcpus",
+        "1",
+        "m1.small20",
+    ]);
+    cloud.openstack_ok(&[
+        "server",
+        "create",
+        "--image",
+        "guest",
+        "--flavor",
+        "m1.small20",
+        "--nic",
+        "none",
+        "--min",
+        "20",
+        "--max",
+        "20",
+        "many",
     ]);
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
@@ -369,9 +572,16 @@ fn twenty_servers_at_once_share_one_base_and_all_become_active() {
     }
     // One download per image (root, kernel, ramdisk) into _base.
     let base = cloud.data_dir().join("instances/_base");
-    let bases: Vec<_> = std::fs::read_dir(&base).unwrap().flatten()
+    let bases: Vec<_> = std::fs::read_dir(&base)
+        .unwrap()
+        .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.') && !n.ends_with(".format") && !n.starts_with("ephemeral") && !n.starts_with("swap"))
+        .filter(|n| {
+            !n.starts_with('.')
+                && !n.ends_with(".format")
+                && !n.starts_with("ephemeral")
+                && !n.starts_with("swap")
+        })
         .collect();
     assert!(bases.len() <= 3, "{bases:?}");
     let names: Vec<String> = (1..=20).map(|i| format!("many-{i}")).collect();
