@@ -3,6 +3,7 @@
 //! [`nimbus_common::RequestContext`] (inserted by the identity layer) and
 //! runs at the microversion the request negotiated ([`Microversion`]).
 
+pub mod aggregates;
 pub mod availability_zones;
 pub mod flavor_access;
 pub mod flavor_extra_specs;
@@ -138,6 +139,7 @@ fn v21_routes(service: ComputeService) -> Router {
         .merge(quota_sets::routes())
         .merge(availability_zones::routes())
         .merge(hypervisors::routes())
+        .merge(aggregates::routes())
         .merge(services::routes())
         .merge(servers::routes())
         .merge(server_actions::routes())
