@@ -56,5 +56,5 @@ echo
 echo "create -> ACTIVE over $N servers (cached image): p50 $(p 50) ms, p95 $(p 95) ms"
 echo "per-step medians from the build log (ms):"
 for id in "${ids[@]}"; do grep -h "instance=$id" "$LOG" | grep -o 'build timings ms: .*' | tail -1; done \
-    | sed 's/build timings ms: //' | tr ' ' '\n' | awk -F= 'NF==2 {v[$1]=v[$1]" "$2} END {for (k in v) {n=split(v[k],a," "); asort(a); printf "  %-12s %s\n", k, a[int((n+1)/2)]}}'
+    | sed 's/build timings ms: //' | tr ' ' '\n' | awk -F= 'NF==2 && $1 != "instance" {v[$1]=v[$1]" "$2} END {for (k in v) {n=split(v[k],a," "); asort(a); printf "  %-12s %s\n", k, a[int((n+1)/2)]}}'
 rm -f "$results"
