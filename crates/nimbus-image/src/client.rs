@@ -82,6 +82,12 @@ impl ImageClient {
         ImageClient { service }
     }
 
+    /// The image service itself, for callers that create and upload images
+    /// (compute's snapshots).
+    pub fn service(&self) -> &ImageService {
+        &self.service
+    }
+
     /// An image the caller may see (Nova's `image_api.get`).
     pub async fn image_get(&self, ctx: &RequestContext, id: &str) -> Result<Image, FetchError> {
         Ok(self.service.image_visible(ctx, id).await?)

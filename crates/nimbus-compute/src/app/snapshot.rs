@@ -4,7 +4,6 @@
 //! boots as its source did.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use bytes::Bytes;
 use nimbus_common::{ApiError, RequestContext};
@@ -22,9 +21,6 @@ use crate::driver::machine_file;
 use crate::error::{ComputeError, ComputeErrorKind};
 use crate::store::instance_actions;
 use crate::store::instances;
-
-/// The image service snapshots are uploaded to (set by the binary).
-pub static IMAGE_SERVICE: OnceLock<nimbus_image::ImageService> = OnceLock::new();
 
 /// Image properties a snapshot inherits from its source image (nova's
 /// `non_inheritable_image_properties` are the rest).
@@ -45,11 +41,7 @@ pub async fn server_snapshot(
     name: &str,
     metadata: BTreeMap<String, String>,
 ) -> Result<String, ApiError> {
-    let Some(images) = IMAGE_SERVICE.get() else {
-        return Err(ApiError::unavailable(
-            "No image service to upload snapshots to.",
-        ));
-    };
+    let images = svc.images().service();
     let instance = server_get(svc, ctx, id).await?;
     if !ctx.can_write() {
         return Err(ApiError::policy("os_compute_api:servers:create_image"));

@@ -118,8 +118,6 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     )
     .await
     .context("starting the compute service")?;
-    // Server snapshots (createImage) are uploaded to this image service.
-    let _ = nimbus_compute::app::snapshot::IMAGE_SERVICE.set(image.clone());
     let volume =
         nimbus_volume::VolumeService::new(db.clone(), settings.volume.clone(), Some(image.clone()))
             .await
