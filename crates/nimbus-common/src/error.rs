@@ -420,6 +420,19 @@ async fn restyle(style: ErrorStyle, mut response: Response) -> Response {
     rendered
 }
 
+/// An error and its causes on one line (`outer: inner: root`), for logs
+/// and internal details.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut detail = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    detail
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,5 +508,14 @@ mod tests {
         let response = app.oneshot(post).await.unwrap();
         assert_eq!(response.status(), 405);
         assert_eq!(body_json(response).await["badMethod"]["code"], 405);
+    }
+
+    #[test]
+    fn error_chain_joins_every_cause() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("opening the disk")]
+        struct Outer(#[source] std::io::Error);
+        let err = Outer(std::io::Error::other("permission denied"));
+        assert_eq!(error_chain(&err), "opening the disk: permission denied");
     }
 }

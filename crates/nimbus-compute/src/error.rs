@@ -1,6 +1,7 @@
 //! The compute service's internal errors and how they reach clients.
 
 use nimbus_common::ApiError;
+use nimbus_common::error::error_chain as chain;
 
 /// What kind of internal failure happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,17 +73,6 @@ impl From<sqlx::Error> for ComputeError {
     fn from(err: sqlx::Error) -> ComputeError {
         ComputeError::new(ComputeErrorKind::Db, "database query failed").with_source(err)
     }
-}
-
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut detail = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        detail.push_str(": ");
-        detail.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    detail
 }
 
 impl From<ComputeError> for ApiError {

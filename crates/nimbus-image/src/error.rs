@@ -1,6 +1,7 @@
 //! The image service's internal errors and how they reach clients.
 
 use nimbus_common::ApiError;
+use nimbus_common::error::error_chain as chain;
 
 use crate::backend::{StoreError, StoreErrorKind};
 
@@ -71,17 +72,6 @@ impl From<StoreError> for ImageError {
     fn from(err: StoreError) -> ImageError {
         ImageError::new(ImageErrorKind::Store, "image store failed").with_source(err)
     }
-}
-
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut detail = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        detail.push_str(": ");
-        detail.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    detail
 }
 
 impl From<ImageError> for ApiError {

@@ -77,16 +77,7 @@ impl From<nimbus_disk::Error> for VolumeError {
 }
 
 /// The error and its causes on one line.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut detail = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        detail.push_str(": ");
-        detail.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    detail
-}
+pub use nimbus_common::error::error_chain as chain;
 
 impl From<VolumeError> for ApiError {
     fn from(err: VolumeError) -> ApiError {
