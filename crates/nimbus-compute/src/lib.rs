@@ -11,5 +11,5 @@ pub mod error;
 pub mod store;
 
 pub use api::router;
-pub use app::ComputeService;
+pub use app::{ComputeService, Peers};
 pub use config::ComputeConfig;

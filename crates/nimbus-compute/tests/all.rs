@@ -11,6 +11,29 @@ use std::time::Duration;
 use nimbus_compute::driver::{PowerState, QemuDriver};
 use nimbus_qmp::{Accel, Disk, DiskBus, ImageFormat, ImageNode, Machine};
 
+/// The in-process peers of a compute service under `dir`.
+async fn peers(
+    db: &nimbus_db::Db,
+    dir: &Path,
+    images: &nimbus_image::ImageService,
+) -> nimbus_compute::Peers {
+    nimbus_compute::Peers {
+        images: nimbus_image::client::ImageClient::new(images.clone()),
+        network: nimbus_network::NetworkService::new(
+            db.clone(),
+            nimbus_network::NetworkConfig::default(),
+        )
+        .unwrap(),
+        volume: nimbus_volume::VolumeService::new(
+            db.clone(),
+            nimbus_volume::VolumeConfig::under(dir),
+            Some(images.clone()),
+        )
+        .await
+        .unwrap(),
+    }
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

@@ -54,9 +54,13 @@ async fn env(tweak: impl FnOnce(&mut ComputeConfig)) -> Env {
     let mut config = ComputeConfig::under(dir.path());
     config.virt_type = "qemu".into();
     tweak(&mut config);
-    let compute = ComputeService::new(db, config, ImageClient::new(images.clone()))
-        .await
-        .unwrap();
+    let compute = ComputeService::new(
+        db.clone(),
+        config,
+        crate::peers(&db, dir.path(), &images).await,
+    )
+    .await
+    .unwrap();
     Env {
         dir,
         images,

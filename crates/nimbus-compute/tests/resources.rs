@@ -11,7 +11,6 @@ use axum::middleware::Next;
 use http_body_util::BodyExt;
 use nimbus_common::RequestContext;
 use nimbus_compute::{ComputeConfig, ComputeService};
-use nimbus_image::client::ImageClient;
 use nimbus_image::{ImageConfig, ImageService};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -62,9 +61,13 @@ async fn cloud() -> Cloud {
         .unwrap();
     let mut config = ComputeConfig::under(dir.path());
     config.virt_type = "qemu".into();
-    let svc = ComputeService::new(db, config, ImageClient::new(images))
-        .await
-        .unwrap();
+    let svc = ComputeService::new(
+        db.clone(),
+        config,
+        crate::peers(&db, dir.path(), &images).await,
+    )
+    .await
+    .unwrap();
     let app = nimbus_compute::router(svc.clone(), "http://cloud:1", |r| {
         r.route_layer(axum::middleware::from_fn(fake_auth))
     });

@@ -16,7 +16,6 @@ use base64::Engine;
 use http_body_util::BodyExt;
 use nimbus_common::RequestContext;
 use nimbus_compute::{ComputeConfig, ComputeService};
-use nimbus_image::client::ImageClient;
 use nimbus_image::{ImageConfig, ImageService};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -177,9 +176,13 @@ async fn a_server_boots_with_its_injected_data_and_lives_through_actions_and_a_r
         .unwrap();
     let mut config = ComputeConfig::under(dir.path());
     config.virt_type = "qemu".into();
-    let svc = ComputeService::new(db.clone(), config.clone(), ImageClient::new(images.clone()))
-        .await
-        .unwrap();
+    let svc = ComputeService::new(
+        db.clone(),
+        config.clone(),
+        crate::peers(&db, dir.path(), &images).await,
+    )
+    .await
+    .unwrap();
     let app = router(&svc);
 
     let kernel = upload(
@@ -374,9 +377,13 @@ async fn a_server_boots_with_its_injected_data_and_lives_through_actions_and_a_r
     )
     .await
     .unwrap();
-    let svc2 = ComputeService::new(db.clone(), config.clone(), ImageClient::new(images.clone()))
-        .await
-        .unwrap();
+    let svc2 = ComputeService::new(
+        db.clone(),
+        config.clone(),
+        crate::peers(&db, dir.path(), &images).await,
+    )
+    .await
+    .unwrap();
     let app2 = router(&svc2);
     let (_, again) = call(&app2, P1, "2.96", "GET", &format!("/servers/{id}"), None).await;
     assert_eq!(again["server"]["status"], "ACTIVE");

@@ -17,6 +17,8 @@ use std::sync::{Arc, Weak};
 
 use nimbus_db::Db;
 use nimbus_image::client::ImageClient;
+use nimbus_network::NetworkService;
+use nimbus_volume::VolumeService;
 
 use crate::config::ComputeConfig;
 use crate::error::{ComputeError, ComputeErrorKind};
@@ -36,11 +38,22 @@ impl std::fmt::Debug for ComputeService {
     }
 }
 
+/// The services compute calls in process (no HTTP loopback).
+#[derive(Clone, Debug)]
+pub struct Peers {
+    /// Image metadata and data (Glance's side of a build or a snapshot).
+    pub images: ImageClient,
+    /// Ports and addresses of servers (Neutron's side).
+    pub network: NetworkService,
+    /// Volumes and their attachments (Cinder's side).
+    pub volume: VolumeService,
+}
+
 #[doc(hidden)]
 pub struct Inner {
     db: Db,
     config: ComputeConfig,
-    images: ImageClient,
+    peers: Peers,
     tasks: tasks::Tasks,
 }
 
@@ -48,12 +61,12 @@ pub struct Inner {
 pub type WeakService = Weak<Inner>;
 
 impl ComputeService {
-    /// The service over `db`, fetching images through `images`. Creates
-    /// `instances_path`.
+    /// The service over `db`, calling the image, network and volume
+    /// services through `peers`. Creates `instances_path`.
     pub async fn new(
         db: Db,
         config: ComputeConfig,
-        images: ImageClient,
+        peers: Peers,
     ) -> Result<ComputeService, ComputeError> {
         tokio::fs::create_dir_all(&config.instances_path)
             .await
@@ -72,7 +85,7 @@ impl ComputeService {
             inner: Arc::new(Inner {
                 db,
                 config,
-                images,
+                peers,
                 tasks,
             }),
         };
@@ -109,6 +122,16 @@ impl ComputeService {
 
     /// The image service's in-process API.
     pub fn images(&self) -> &ImageClient {
-        &self.inner.images
+        &self.inner.peers.images
+    }
+
+    /// The network service's in-process API (`nimbus_network::compute`).
+    pub fn network(&self) -> &NetworkService {
+        &self.inner.peers.network
+    }
+
+    /// The volume service's in-process API (attachments, volumes).
+    pub fn volume(&self) -> &VolumeService {
+        &self.inner.peers.volume
     }
 }

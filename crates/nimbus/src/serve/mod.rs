@@ -105,23 +105,26 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let image = nimbus_image::ImageService::new(db.clone(), settings.image.clone())
         .await
         .context("starting the image service")?;
-    // One network service for the API and, through its in-process API
-    // (`nimbus_network::compute`), for the compute service once it wires
-    // server NICs.
+    // One network and one volume service for their APIs and, in process,
+    // for the compute service (server ports, volume attachments).
     let network =
         nimbus_network::NetworkService::new(db.clone(), nimbus_network::NetworkConfig::default())
             .context("starting the network service")?;
-    let compute = nimbus_compute::ComputeService::new(
-        db.clone(),
-        settings.compute.clone(),
-        nimbus_image::client::ImageClient::new(image.clone()),
-    )
-    .await
-    .context("starting the compute service")?;
     let volume =
         nimbus_volume::VolumeService::new(db.clone(), settings.volume.clone(), Some(image.clone()))
             .await
             .context("starting the volume service")?;
+    let compute = nimbus_compute::ComputeService::new(
+        db.clone(),
+        settings.compute.clone(),
+        nimbus_compute::Peers {
+            images: nimbus_image::client::ImageClient::new(image.clone()),
+            network: network.clone(),
+            volume: volume.clone(),
+        },
+    )
+    .await
+    .context("starting the compute service")?;
     let app = app(
         &identity,
         &db,
