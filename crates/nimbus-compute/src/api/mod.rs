@@ -18,6 +18,7 @@ pub mod server_metadata;
 pub mod servers;
 pub mod services;
 pub mod views;
+pub mod volume_attachments;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
@@ -145,6 +146,7 @@ fn v21_routes(service: ComputeService) -> Router {
         .merge(server_actions::routes())
         .merge(server_metadata::routes())
         .merge(instance_actions::routes())
+        .merge(volume_attachments::routes())
         .with_state(service)
 }
 

@@ -186,9 +186,13 @@ fn block_devices(v: &Value) -> Result<Vec<BlockDevice>, ApiError> {
         };
         let source = text("source_type").unwrap_or_default();
         let dest = text("destination_type").unwrap_or_else(|| "local".into());
+        if dest == "volume" {
+            out.push(crate::app::volumes::volume_block_device(item)?);
+            continue;
+        }
         if dest != "local" || !matches!(source.as_str(), "image" | "blank") {
             return Err(bad(
-                "only local image and blank devices are supported; volumes are not yet",
+                "only local image and blank devices and volumes are supported",
             ));
         }
         let boot_index = int("boot_index").filter(|b| *b >= 0);
@@ -204,6 +208,8 @@ fn block_devices(v: &Value) -> Result<Vec<BlockDevice>, ApiError> {
             boot_index,
             volume_size: int("volume_size"),
             guest_format: text("guest_format"),
+            destination_type: None,
+            delete_on_termination: false,
         });
     }
     let roots = out.iter().filter(|b| b.boot_index == Some(0)).count();
@@ -657,6 +663,9 @@ async fn server_detail(
     let mut body = json!({
         "servers": page.iter().map(|i| views::server(i, mv, &ctx, &base, View::Detail)).collect::<Vec<_>>(),
     });
+    if let Some(list) = body["servers"].as_array_mut() {
+        super::volume_attachments::fill_volumes_attached(&svc, mv, list).await?;
+    }
     if let Some(links) = list_links(&base, "servers/detail", &q, &page) {
         body["servers_links"] = links;
     }
@@ -671,9 +680,10 @@ async fn server_show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let i = servers::server_get(&svc, &ctx, &id).await?;
-    Ok(Json(
-        json!({"server": views::server(&i, mv, &ctx, &base, View::Show)}),
-    ))
+    let mut one = [views::server(&i, mv, &ctx, &base, View::Show)];
+    super::volume_attachments::fill_volumes_attached(&svc, mv, &mut one).await?;
+    let [server] = one;
+    Ok(Json(json!({ "server": server })))
 }
 
 async fn server_update(

@@ -136,12 +136,17 @@ fn check_device(v: &Value) -> Result<Option<String>, ApiError> {
             if s.len() > 255 || !pattern.is_match(s) {
                 return Err(invalid(
                     "device",
-                    format!("'{s}' does not match '(^/dev/x{{0,1}}[a-z]{{0,1}}d{{0,1}})([a-z]+)[0-9]*$'"),
+                    format!(
+                        "'{s}' does not match '(^/dev/x{{0,1}}[a-z]{{0,1}}d{{0,1}})([a-z]+)[0-9]*$'"
+                    ),
                 ));
             }
             Ok(Some(s.clone()))
         }
-        _ => Err(invalid("device", format!("{v} is not of type 'string', 'null'"))),
+        _ => Err(invalid(
+            "device",
+            format!("{v} is not of type 'string', 'null'"),
+        )),
     }
 }
 
@@ -309,7 +314,9 @@ async fn attachment_update(
     // Swapping is Cinder's to ask for during a volume migration (nova's
     // swap policy is admin-only), and no Nimbus volume ever migrates.
     if !ctx.is_admin() {
-        return Err(ApiError::policy("os_compute_api:os-volumes-attachments:swap"));
+        return Err(ApiError::policy(
+            "os_compute_api:os-volumes-attachments:swap",
+        ));
     }
     let old = svc.volume().volume_get(&ctx, &volume_id).await?;
     Err(ApiError::conflict(format!(
@@ -332,7 +339,7 @@ async fn attachment_delete(
 pub async fn fill_volumes_attached(
     svc: &ComputeService,
     mv: Microversion,
-    servers: &mut [&mut Value],
+    servers: &mut [Value],
 ) -> Result<(), ApiError> {
     let uuids: Vec<String> = servers
         .iter()
@@ -376,13 +383,28 @@ mod tests {
         assert_eq!(full.tag.as_deref(), Some("db"));
         assert!(full.delete_on_termination);
         for (body, v) in [
-            (json!({"volumeAttachment": {"volumeId": vol, "tag": "db"}}), 48),
-            (json!({"volumeAttachment": {"volumeId": vol, "delete_on_termination": true}}), 78),
+            (
+                json!({"volumeAttachment": {"volumeId": vol, "tag": "db"}}),
+                48,
+            ),
+            (
+                json!({"volumeAttachment": {"volumeId": vol, "delete_on_termination": true}}),
+                78,
+            ),
             (json!({"volumeAttachment": {"volumeId": "not-a-uuid"}}), 1),
             (json!({"volumeAttachment": {}}), 1),
-            (json!({"volumeAttachment": {"volumeId": vol, "device": "vdb"}}), 1),
-            (json!({"volumeAttachment": {"volumeId": vol, "device": 5}}), 1),
-            (json!({"volumeAttachment": {"volumeId": vol, "tag": "a/b"}}), 49),
+            (
+                json!({"volumeAttachment": {"volumeId": vol, "device": "vdb"}}),
+                1,
+            ),
+            (
+                json!({"volumeAttachment": {"volumeId": vol, "device": 5}}),
+                1,
+            ),
+            (
+                json!({"volumeAttachment": {"volumeId": vol, "tag": "a/b"}}),
+                49,
+            ),
             (json!({"volumeAttachment": {"volumeId": vol}, "x": 1}), 1),
             (json!([]), 1),
         ] {

@@ -243,6 +243,7 @@ fn run<'a>(svc: &'a ComputeService, uuid: &'a str, action: Action) -> Work<'a> {
             Action::Resume => {
                 let dir = build::instance_dir(svc.config(), uuid)?;
                 let machine = machine_file::load(&dir).await.map_err(driver_error)?;
+                let machine = super::volumes::with_volumes(svc, uuid, &dir, machine).await?;
                 let guest = svc
                     .tasks()
                     .driver()
@@ -304,6 +305,7 @@ pub async fn power_on(svc: &ComputeService, uuid: &str) -> Result<(), ComputeErr
     }
     let dir = build::instance_dir(svc.config(), uuid)?;
     let machine = machine_file::load(&dir).await.map_err(driver_error)?;
+    let machine = super::volumes::with_volumes(svc, uuid, &dir, machine).await?;
     let driver = svc.tasks().driver();
     let guest = if crate::driver::QemuDriver::is_suspended(&dir) {
         driver.resume(&dir, &machine).await

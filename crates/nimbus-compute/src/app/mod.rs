@@ -12,6 +12,7 @@ pub mod servers;
 pub mod snapshot;
 pub mod sshkey;
 pub mod tasks;
+pub mod volumes;
 
 use std::sync::{Arc, Weak};
 

@@ -164,10 +164,13 @@ async fn rebuild(
         .await
         .map_err(driver_error)?;
     if !was_stopped {
+        let machine =
+            super::volumes::with_volumes(svc, uuid, &prepared.dir, prepared.machine.clone())
+                .await?;
         let guest = svc
             .tasks()
             .driver()
-            .start(&prepared.dir, &prepared.machine)
+            .start(&prepared.dir, &machine)
             .await
             .map_err(driver_error)?;
         svc.tasks().register(uuid, guest);

@@ -30,6 +30,12 @@ pub struct BlockDevice {
     pub volume_size: Option<i64>,
     /// `swap` or a filesystem for blank disks.
     pub guest_format: Option<String>,
+    /// `volume` for Cinder volumes (`app::volumes`); absent for local.
+    #[serde(default)]
+    pub destination_type: Option<String>,
+    /// Delete the volume with the server.
+    #[serde(default)]
+    pub delete_on_termination: bool,
 }
 
 /// A validated server create.
@@ -209,28 +215,31 @@ pub async fn server_create(
     let project_id = ctx.require_project()?.to_string();
     let flavor = super::flavors::flavor_for_boot(svc, ctx, &req.flavor_ref).await?;
 
-    // The root image: imageRef, or a bdm v2 image with boot_index 0.
+    // The root image: imageRef, or a bdm v2 image with boot_index 0; or a
+    // root volume (nova keeps image_ref empty then).
+    let boot_volume = super::volumes::boot_volume_check(svc, ctx, &req.block_devices).await?;
     let mut image_id = req.image_ref.clone();
     if image_id.is_empty()
-        && let Some(root) = req
-            .block_devices
-            .iter()
-            .find(|b| b.source_type == "image" && b.boot_index == Some(0))
+        && let Some(root) = req.block_devices.iter().find(|b| {
+            b.source_type == "image" && b.boot_index == Some(0) && b.destination_type.is_none()
+        })
     {
         image_id = root.uuid.clone().unwrap_or_default();
     }
-    if image_id.is_empty() {
+    if boot_volume.is_some() {
+        image_id.clear();
+    }
+    if image_id.is_empty() && boot_volume.is_none() {
         return Err(ApiError::bad_request(
             "Block Device Mapping is Invalid: Boot sequence for the instance and image/block \
              device mapping combination is not valid.",
         ));
     }
-    let image = svc
-        .images()
-        .image_get(ctx, &image_id)
-        .await
-        .map_err(|_| ApiError::bad_request(format!("Image {image_id} could not be found.")))?;
-    let spec = crate::build::FlavorSpec {
+    let image = match &boot_volume {
+        Some(bv) => bv.image.clone(),
+        None => super::volumes::image_for_boot(svc, ctx, &image_id).await?,
+    };
+    let mut spec = crate::build::FlavorSpec {
         name: flavor.name.clone(),
         vcpus: u32::try_from(flavor.vcpus).unwrap_or(u32::MAX),
         memory_mb: u64::try_from(flavor.memory_mb).unwrap_or(0),
@@ -238,7 +247,11 @@ pub async fn server_create(
         ephemeral_gb: u64::try_from(flavor.ephemeral_gb).unwrap_or(0),
         swap_mb: u64::try_from(flavor.swap).unwrap_or(0),
     };
-    crate::build::validate(&image, &spec, ctx.is_admin())?;
+    // A root volume, not the flavor's disk, must hold the image.
+    if let Some(bv) = &boot_volume {
+        spec.root_gb = bv.size_gb;
+    }
+    crate::build::validate(&image, &spec, ctx.is_admin() || boot_volume.is_some())?;
     let kernel_id = image
         .properties
         .get("kernel_id")
@@ -259,6 +272,7 @@ pub async fn server_create(
     for bd in &req.block_devices {
         if bd.source_type == "image"
             && bd.boot_index != Some(0)
+            && bd.destination_type.is_none()
             && let Some(id) = &bd.uuid
             && svc.images().image_get(ctx, id).await.is_err()
         {

@@ -209,16 +209,19 @@ pub async fn spec_for(
     personality: &[Personality],
     block_devices: &[BlockDevice],
 ) -> Result<InstanceSpec, ComputeError> {
-    let image = svc
-        .images()
-        .image_get(ctx, &instance.image_ref)
-        .await
-        .map_err(|e| {
-            ComputeError::new(
-                ComputeErrorKind::Image,
-                format!("Image {} is not available: {e}", instance.image_ref),
-            )
-        })?;
+    let image = match super::volumes::boot_image(svc, ctx, instance).await? {
+        Some(image) => image,
+        None => svc
+            .images()
+            .image_get(ctx, &instance.image_ref)
+            .await
+            .map_err(|e| {
+                ComputeError::new(
+                    ComputeErrorKind::Image,
+                    format!("Image {} is not available: {e}", instance.image_ref),
+                )
+            })?,
+    };
     let mut flavor = build::FlavorSpec {
         name: instance.flavor_name.clone(),
         vcpus: u32::try_from(instance.vcpus).unwrap_or(1),
@@ -302,6 +305,9 @@ async fn build_and_run(svc: &ComputeService, job: BuildJob) {
     )
     .await;
     let result = async {
+        // The volumes first (nova's _prep_block_device).
+        super::volumes::prepare_boot_volumes(svc, &job.ctx, &job.instance, &job.block_devices)
+            .await?;
         let spec = spec_for(
             svc,
             &job.ctx,
@@ -315,10 +321,13 @@ async fn build_and_run(svc: &ComputeService, job: BuildJob) {
         machine_file::save(&prepared.dir, &prepared.machine)
             .await
             .map_err(driver_error)?;
+        let machine =
+            super::volumes::with_volumes(svc, &uuid, &prepared.dir, prepared.machine.clone())
+                .await?;
         let guest = svc
             .tasks()
             .driver()
-            .start(&prepared.dir, &prepared.machine)
+            .start(&prepared.dir, &machine)
             .await
             .map_err(driver_error)?;
         svc.tasks().register(&uuid, guest);
@@ -405,6 +414,9 @@ async fn terminate(svc: &ComputeService, uuid: &str) -> Result<(), ComputeError>
         guest.destroy().await.map_err(driver_error)?;
     }
     build::cleanup_instance(svc.config(), uuid).await?;
+    if let Some(instance) = instances::instance_get(svc.db().pool(), uuid).await? {
+        super::volumes::instance_volumes_cleanup(svc, &instance).await?;
+    }
     instances::instance_mark_deleted(svc.db().pool(), uuid).await
 }
 

@@ -125,7 +125,9 @@ pub async fn attachment_list(
     server_id: &str,
 ) -> Result<(Instance, Vec<Bdm>), ApiError> {
     if !ctx.can_read() {
-        return Err(ApiError::policy("os_compute_api:os-volumes-attachments:index"));
+        return Err(ApiError::policy(
+            "os_compute_api:os-volumes-attachments:index",
+        ));
     }
     let instance = server_get(svc, ctx, server_id).await?;
     let all = bdms::bdm_list(svc.db().pool(), &instance.uuid).await?;
@@ -140,7 +142,9 @@ pub async fn attachment_show(
     volume_id: &str,
 ) -> Result<Bdm, ApiError> {
     if !ctx.can_read() {
-        return Err(ApiError::policy("os_compute_api:os-volumes-attachments:show"));
+        return Err(ApiError::policy(
+            "os_compute_api:os-volumes-attachments:show",
+        ));
     }
     let instance = server_get(svc, ctx, server_id).await?;
     bdms::bdm_get_by_volume(svc.db().pool(), &instance.uuid, volume_id)
@@ -177,7 +181,8 @@ fn local_devices(instance: &Instance) -> Vec<String> {
 /// `vdz`, then `vdaa` ...
 pub fn next_device_name(used: &[String]) -> Option<String> {
     let letters = (b'a'..=b'z').map(|c| (c as char).to_string());
-    let two = (b'a'..=b'z').flat_map(|a| (b'a'..=b'z').map(move |b| format!("{}{}", a as char, b as char)));
+    let two = (b'a'..=b'z')
+        .flat_map(|a| (b'a'..=b'z').map(move |b| format!("{}{}", a as char, b as char)));
     letters
         .chain(two)
         .map(|s| format!("/dev/vd{s}"))
@@ -194,7 +199,9 @@ pub async fn volume_attach(
     req: AttachRequest,
 ) -> Result<Bdm, ApiError> {
     if !ctx.can_write() {
-        return Err(ApiError::policy("os_compute_api:os-volumes-attachments:create"));
+        return Err(ApiError::policy(
+            "os_compute_api:os-volumes-attachments:create",
+        ));
     }
     let instance = server_get(svc, ctx, server_id).await?;
     check_state("attach_volume", &instance)?;
@@ -359,7 +366,9 @@ pub async fn volume_detach(
     volume_id: &str,
 ) -> Result<(), ApiError> {
     if !ctx.can_write() {
-        return Err(ApiError::policy("os_compute_api:os-volumes-attachments:delete"));
+        return Err(ApiError::policy(
+            "os_compute_api:os-volumes-attachments:delete",
+        ));
     }
     let instance = server_get(svc, ctx, server_id).await?;
     let volume = svc.volume().volume_get(ctx, volume_id).await?;
@@ -427,7 +436,9 @@ pub async fn attachment_update(
     delete_on_termination: Option<bool>,
 ) -> Result<(), ApiError> {
     if !ctx.can_write() {
-        return Err(ApiError::policy("os_compute_api:os-volumes-attachments:update"));
+        return Err(ApiError::policy(
+            "os_compute_api:os-volumes-attachments:update",
+        ));
     }
     let instance = server_get(svc, ctx, server_id).await?;
     let mut bdm = bdms::bdm_get_by_volume(svc.db().pool(), &instance.uuid, volume_id)
@@ -462,8 +473,7 @@ pub async fn with_volumes(
         };
         let mut disk = volume_disk(volume_id, info)?;
         nimbus_qmp::write_secret_file(&mut disk, dir).map_err(|e| {
-            ComputeError::new(ComputeErrorKind::Io, "writing a volume's CHAP secret")
-                .with_source(e)
+            ComputeError::new(ComputeErrorKind::Io, "writing a volume's CHAP secret").with_source(e)
         })?;
         if bdm.is_root() {
             machine.disks.insert(0, disk);
@@ -522,10 +532,8 @@ pub async fn volumes_attached(
     uuids: &[String],
     show_delete_on_termination: bool,
 ) -> Result<std::collections::HashMap<String, Value>, ComputeError> {
-    let mut out: std::collections::HashMap<String, Vec<Value>> = uuids
-        .iter()
-        .map(|u| (u.clone(), Vec::new()))
-        .collect();
+    let mut out: std::collections::HashMap<String, Vec<Value>> =
+        uuids.iter().map(|u| (u.clone(), Vec::new())).collect();
     for bdm in bdms::bdm_list_for(svc.db().pool(), uuids).await? {
         let Some(volume_id) = bdm.volume_id else {
             continue;
@@ -537,6 +545,280 @@ pub async fn volumes_attached(
         out.entry(bdm.instance_uuid).or_default().push(item);
     }
     Ok(out.into_iter().map(|(k, v)| (k, Value::Array(v))).collect())
+}
+
+/// How long a boot volume may take to be made from its image.
+const BOOT_VOLUME_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A `block_device_mapping_v2` item with `destination_type: volume`
+/// (`source_type` `image`, `volume` or `snapshot`), checked as nova's
+/// `_validate_bdm` does.
+pub fn volume_block_device(item: &serde_json::Map<String, Value>) -> Result<BlockDevice, ApiError> {
+    let bad = |why: &str| ApiError::bad_request(format!("Block Device Mapping is Invalid: {why}"));
+    let text = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
+    let int = |k: &str| match item.get(k) {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    let source = text("source_type").unwrap_or_default();
+    if !matches!(source.as_str(), "image" | "volume" | "snapshot") {
+        return Err(bad(&format!(
+            "source_type {source:?} cannot have destination_type volume here"
+        )));
+    }
+    let uuid = text("uuid")
+        .filter(|u| uuid::Uuid::parse_str(u).is_ok())
+        .ok_or_else(|| bad(&format!("a {source} block device needs a uuid")))?;
+    let volume_size = int("volume_size");
+    if source == "image" && volume_size.is_none_or(|s| s <= 0) {
+        return Err(ApiError::bad_request(
+            "Block Device Mapping is Invalid: Images with destination_type 'volume' need to have a non-zero size specified",
+        ));
+    }
+    let delete_on_termination = match item.get("delete_on_termination") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => matches!(
+            s.to_ascii_lowercase().as_str(),
+            "1" | "t" | "true" | "on" | "y" | "yes"
+        ),
+        Some(other) => {
+            return Err(bad(&format!(
+                "delete_on_termination {other} is not a boolean"
+            )));
+        }
+    };
+    Ok(BlockDevice {
+        source_type: source,
+        uuid: Some(uuid),
+        boot_index: int("boot_index").filter(|b| *b >= 0),
+        volume_size,
+        guest_format: None,
+        destination_type: Some("volume".into()),
+        delete_on_termination,
+    })
+}
+
+/// What a create that boots from a volume boots: the image (for kernel,
+/// ramdisk and properties) and the root size the checks use instead of the
+/// flavor's.
+#[derive(Debug, Clone)]
+pub struct BootVolume {
+    /// The image the root volume is (or will be) made from.
+    pub image: nimbus_image::app::model::Image,
+    /// GiB of the root volume.
+    pub size_gb: u64,
+}
+
+fn is_volume(bd: &BlockDevice) -> bool {
+    bd.destination_type.as_deref() == Some("volume")
+}
+
+/// nova's checks of a create's volume block devices: the root volume's
+/// image (from Glance, or the volume's `volume_image_metadata`), every
+/// named volume visible and `available` (a root one bootable).
+pub async fn boot_volume_check(
+    svc: &ComputeService,
+    ctx: &RequestContext,
+    block_devices: &[BlockDevice],
+) -> Result<Option<BootVolume>, ApiError> {
+    let mut boot = None;
+    for bd in block_devices.iter().filter(|b| is_volume(b)) {
+        let id = bd.uuid.clone().unwrap_or_default();
+        let root = bd.boot_index == Some(0);
+        let (image_id, size) = match bd.source_type.as_str() {
+            "image" => (Some(id.clone()), bd.volume_size.unwrap_or(0)),
+            "volume" => {
+                let v = svc.volume().volume_get(ctx, &id).await.map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "Invalid volume: Volume {id} could not be found."
+                    ))
+                })?;
+                if v.status != nimbus_volume::VolumeStatus::Available {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid volume: volume '{id}' status must be 'available'. Currently in '{}'",
+                        v.status.as_str()
+                    )));
+                }
+                if root && !v.bootable {
+                    return Err(ApiError::bad_request(format!(
+                        "Block Device {id} is not bootable."
+                    )));
+                }
+                let image_id = v
+                    .image_metadata
+                    .as_ref()
+                    .and_then(|m| m.get("image_id").cloned());
+                (image_id, v.size)
+            }
+            _ => {
+                let snap = svc.volume().snapshot_get(ctx, &id).await.map_err(|_| {
+                    ApiError::bad_request(format!("Snapshot {id} could not be found."))
+                })?;
+                (None, snap.size)
+            }
+        };
+        if !root {
+            continue;
+        }
+        let image_id = image_id.ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Block Device Mapping is Invalid: volume {id} has no image metadata to boot from"
+            ))
+        })?;
+        let image =
+            svc.images().image_get(ctx, &image_id).await.map_err(|_| {
+                ApiError::bad_request(format!("Image {image_id} could not be found."))
+            })?;
+        boot = Some(BootVolume {
+            image,
+            size_gb: u64::try_from(size).unwrap_or(0),
+        });
+    }
+    Ok(boot)
+}
+
+/// The build's first step for volume block devices (nova's
+/// `_prep_block_device`): volumes made from images or snapshots, each
+/// mapped, attached for this host and completed, the root as `/dev/vda`.
+pub async fn prepare_boot_volumes(
+    svc: &ComputeService,
+    ctx: &RequestContext,
+    instance: &Instance,
+    block_devices: &[BlockDevice],
+) -> Result<(), ComputeError> {
+    let fail = |what: String| ComputeError::new(ComputeErrorKind::Build, what);
+    for bd in block_devices.iter().filter(|b| is_volume(b)) {
+        let uuid = bd.uuid.clone().unwrap_or_default();
+        let volume_id = match bd.source_type.as_str() {
+            "volume" => uuid.clone(),
+            source => {
+                let mut req = nimbus_volume::app::volumes::VolumeCreate {
+                    name: Some(String::new()),
+                    size: bd.volume_size,
+                    ..Default::default()
+                };
+                if source == "image" {
+                    req.image_id = Some(uuid.clone());
+                } else {
+                    req.snapshot_id = Some(uuid.clone());
+                }
+                let v = svc.volume().volume_create(ctx, req).await.map_err(|e| {
+                    fail(format!(
+                        "creating a volume from {source} {uuid}: {}",
+                        e.message()
+                    ))
+                })?;
+                let done = svc
+                    .volume()
+                    .volume_wait(ctx, &v.id, BOOT_VOLUME_TIMEOUT)
+                    .await
+                    .map_err(|e| fail(format!("volume {}: {}", v.id, e.message())))?;
+                if done.status != nimbus_volume::VolumeStatus::Available {
+                    return Err(fail(format!(
+                        "Volume {} did not finish being created even after we waited: status {}",
+                        v.id,
+                        done.status.as_str()
+                    )));
+                }
+                v.id
+            }
+        };
+        let req = AttachRequest {
+            volume_id: volume_id.clone(),
+            device: (bd.boot_index == Some(0)).then(|| "/dev/vda".to_string()),
+            tag: None,
+            delete_on_termination: bd.delete_on_termination,
+        };
+        let mut bdm = reserve_boot_device(svc, instance, &req, bd).await?;
+        if let Err(e) = plug(svc, ctx, instance, &mut bdm).await {
+            unplug_best_effort(svc, ctx, instance, &bdm).await;
+            // A volume this build made (and would delete) is not left behind.
+            if bd.source_type != "volume" && bd.delete_on_termination {
+                let _ = svc.volume().volume_delete(ctx, &volume_id, false).await;
+            }
+            return Err(fail(format!(
+                "attaching volume {volume_id}: {}",
+                e.message()
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn reserve_boot_device(
+    svc: &ComputeService,
+    instance: &Instance,
+    req: &AttachRequest,
+    bd: &BlockDevice,
+) -> Result<Bdm, ComputeError> {
+    let pool = svc.db().pool();
+    let existing = bdms::bdm_list(pool, &instance.uuid).await?;
+    let mut used = local_devices(instance);
+    used.extend(existing.iter().filter_map(|b| b.device_name.clone()));
+    let mut bdm = Bdm::new(&instance.uuid, &bd.source_type, Some(&req.volume_id));
+    bdm.device_name = match &req.device {
+        Some(root) => Some(root.clone()),
+        None => next_device_name(&used),
+    };
+    bdm.boot_index = bd.boot_index;
+    bdm.delete_on_termination = req.delete_on_termination;
+    bdm.volume_size = bd.volume_size;
+    if bd.source_type == "image" {
+        bdm.image_id = bd.uuid.clone();
+    }
+    match bdms::bdm_insert(pool, &mut bdm).await? {
+        None => Ok(bdm),
+        Some(conflict) => Err(ComputeError::new(
+            ComputeErrorKind::Build,
+            format!("block device {:?} conflicts ({conflict:?})", bd.uuid),
+        )),
+    }
+}
+
+/// The image of an image-backed create (400 when the caller cannot see it).
+pub async fn image_for_boot(
+    svc: &ComputeService,
+    ctx: &RequestContext,
+    image_id: &str,
+) -> Result<nimbus_image::app::model::Image, ApiError> {
+    svc.images()
+        .image_get(ctx, image_id)
+        .await
+        .map_err(|_| ApiError::bad_request(format!("Image {image_id} could not be found.")))
+}
+
+/// The image a volume-backed instance boots with (its root volume's
+/// `volume_image_metadata` names it); `None` for an image-backed one.
+pub async fn boot_image(
+    svc: &ComputeService,
+    ctx: &RequestContext,
+    instance: &Instance,
+) -> Result<Option<nimbus_image::app::model::Image>, ComputeError> {
+    if !instance.image_ref.is_empty() {
+        return Ok(None);
+    }
+    let Some(root) = root_bdm(svc, &instance.uuid).await? else {
+        return Ok(None);
+    };
+    let volume_id = root.volume_id.unwrap_or_default();
+    let fail = |what: String| ComputeError::new(ComputeErrorKind::Image, what);
+    let volume = svc
+        .volume()
+        .volume_get(&service_ctx(instance), &volume_id)
+        .await
+        .map_err(|e| fail(format!("boot volume {volume_id}: {}", e.message())))?;
+    let image_id = volume
+        .image_metadata
+        .as_ref()
+        .and_then(|m| m.get("image_id").cloned())
+        .ok_or_else(|| fail(format!("boot volume {volume_id} has no image metadata")))?;
+    svc.images()
+        .image_get(ctx, &image_id)
+        .await
+        .map(Some)
+        .map_err(|e| fail(format!("Image {image_id} is not available: {e}")))
 }
 
 #[cfg(test)]
@@ -565,7 +847,10 @@ mod tests {
         // The longest node name derived from it ("-f" suffix) stays under
         // QEMU's 31-byte limit.
         assert!(format!("{id}-f").len() <= 31);
-        assert_ne!(device_id("6f1c2d3e-4b5a-4c6d-8e7f-000000000000"), device_id("7f1c2d3e-4b5a-4c6d-8e7f-000000000000"));
+        assert_ne!(
+            device_id("6f1c2d3e-4b5a-4c6d-8e7f-000000000000"),
+            device_id("7f1c2d3e-4b5a-4c6d-8e7f-000000000000")
+        );
     }
 
     #[test]

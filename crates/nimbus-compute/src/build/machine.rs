@@ -53,7 +53,8 @@ pub(super) struct Parts<'a> {
     pub dir: &'a Path,
     pub accel: Accel,
     pub kind: ImagesType,
-    pub root: (&'a Path, &'a CachedImage),
+    /// None for a volume-backed instance (its root is a volume disk).
+    pub root: Option<(&'a Path, &'a CachedImage)>,
     pub eph: Option<&'a (PathBuf, CachedImage)>,
     pub swap: Option<&'a (PathBuf, CachedImage)>,
     pub config_drive: Option<&'a Path>,
@@ -90,8 +91,10 @@ fn virtio(id: &str, image: ImageNode) -> Disk {
 }
 
 pub(super) fn machine(p: Parts<'_>) -> Machine {
-    let (root_path, root_base) = p.root;
-    let mut disks = vec![virtio("disk", chain(p.kind, root_path, root_base))];
+    let mut disks = Vec::new();
+    if let Some((root_path, root_base)) = p.root {
+        disks.push(virtio("disk", chain(p.kind, root_path, root_base)));
+    }
     if let Some((path, base)) = p.eph {
         disks.push(virtio("disk-eph0", chain(p.kind, path, base)));
     }

@@ -144,9 +144,14 @@ pub async fn prepare_instance(
     tokio::fs::write(&console, b"")
         .await
         .map_err(|e| io_error("creating", &console, e))?;
+    // A volume-backed instance has no local root disk and is never
+    // injected into (its root is a volume, `app::volumes`).
+    let volume_backed = crate::app::volumes::root_bdm(service, &spec.uuid)
+        .await?
+        .is_some();
 
     let started = Instant::now();
-    if !validate::root_format_supported(spec.image.disk_format.as_deref()) {
+    if !volume_backed && !validate::root_format_supported(spec.image.disk_format.as_deref()) {
         return Err(ComputeError::new(
             ComputeErrorKind::Image,
             format!(
@@ -156,7 +161,10 @@ pub async fn prepare_instance(
             ),
         ));
     }
-    let base = cache.fetch(service.images(), ctx, &spec.image.id).await?;
+    let base = match volume_backed {
+        true => None,
+        false => Some(cache.fetch(service.images(), ctx, &spec.image.id).await?),
+    };
     let props = &spec.image.properties;
     let kernel = match props.get("kernel_id").filter(|k| !k.is_empty()) {
         Some(id) => Some(copy_boot_file(cache, service, ctx, id, &dir.join("kernel")).await?),
@@ -168,23 +176,26 @@ pub async fn prepare_instance(
     };
     timings.push(("fetch", started.elapsed()));
 
-    let started = Instant::now();
-    let root_bytes = spec.flavor.root_gb.saturating_mul(GIB);
-    if root_bytes != 0 && root_bytes < base.virtual_size {
-        // nova's verify_base_size.
-        return Err(ComputeError::new(
-            ComputeErrorKind::Build,
-            validate::BuildRefusal::FlavorDiskSmallerThanImage {
-                flavor_size: root_bytes,
-                image_size: base.virtual_size,
-            }
-            .to_string(),
-        ));
-    }
     let root = dir.join("disk");
-    disks::create_disk(kind, &base, &root, root_bytes).await?;
-    let mut formats = BTreeMap::from([("disk".to_string(), kind.format())]);
-    timings.push(("disk", started.elapsed()));
+    let mut formats = BTreeMap::new();
+    if let Some(base) = &base {
+        let started = Instant::now();
+        let root_bytes = spec.flavor.root_gb.saturating_mul(GIB);
+        if root_bytes != 0 && root_bytes < base.virtual_size {
+            // nova's verify_base_size.
+            return Err(ComputeError::new(
+                ComputeErrorKind::Build,
+                validate::BuildRefusal::FlavorDiskSmallerThanImage {
+                    flavor_size: root_bytes,
+                    image_size: base.virtual_size,
+                }
+                .to_string(),
+            ));
+        }
+        disks::create_disk(kind, base, &root, root_bytes).await?;
+        formats.insert("disk".to_string(), kind.format());
+        timings.push(("disk", started.elapsed()));
+    }
 
     let mut eph = None;
     if spec.flavor.ephemeral_gb > 0 {
@@ -214,7 +225,8 @@ pub async fn prepare_instance(
         config_drive = Some(guestdata::write_config_drive(&dir, spec).await?);
         formats.insert("disk.config".into(), Format::Raw);
         timings.push(("configdrive", started.elapsed()));
-    } else if config.inject_partition != -2
+    } else if !volume_backed
+        && config.inject_partition != -2
         && let Some(request) = injection_request(config, spec)
     {
         let started = Instant::now();
@@ -236,7 +248,7 @@ pub async fn prepare_instance(
         dir: &dir,
         accel,
         kind,
-        root: (&root, &base),
+        root: base.as_ref().map(|b| (root.as_path(), b)),
         eph: eph.as_ref(),
         swap: swap.as_ref(),
         config_drive: config_drive.as_deref(),

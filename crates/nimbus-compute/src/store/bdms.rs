@@ -120,7 +120,10 @@ fn bdm_from(row: &AnyRow) -> Result<Bdm, ComputeError> {
 /// Inserts `bdm` (assigning its id and times). A volume already mapped to
 /// the instance or a taken device name is a conflict, decided by the
 /// database's unique indexes so that concurrent attaches cannot both win.
-pub async fn bdm_insert(pool: &Pool, bdm: &mut Bdm) -> Result<Option<InsertConflict>, ComputeError> {
+pub async fn bdm_insert(
+    pool: &Pool,
+    bdm: &mut Bdm,
+) -> Result<Option<InsertConflict>, ComputeError> {
     let now = now_micros();
     bdm.created_at = now;
     bdm.updated_at = now;
@@ -161,8 +164,7 @@ pub async fn bdm_insert(pool: &Pool, bdm: &mut Bdm) -> Result<Option<InsertConfl
                 if bdm.volume_id.is_some() && all.iter().any(|b| b.volume_id == bdm.volume_id) {
                     return Ok(Some(InsertConflict::Volume));
                 }
-                if bdm.device_name.is_some()
-                    && all.iter().any(|b| b.device_name == bdm.device_name)
+                if bdm.device_name.is_some() && all.iter().any(|b| b.device_name == bdm.device_name)
                 {
                     return Ok(Some(InsertConflict::Device));
                 }
@@ -198,7 +200,9 @@ pub async fn bdm_list_for(
     if instance_uuids.is_empty() {
         return Ok(Vec::new());
     }
-    let marks: Vec<String> = (1..=instance_uuids.len()).map(|n| format!("${n}")).collect();
+    let marks: Vec<String> = (1..=instance_uuids.len())
+        .map(|n| format!("${n}"))
+        .collect();
     let sql = format!(
         "SELECT {COLUMNS} FROM block_device_mapping WHERE deleted = 0 AND instance_uuid IN ({}) \
          ORDER BY id",

@@ -2,6 +2,7 @@
 //! placeholders and the types that mean the same on SQLite and PostgreSQL
 //! (see `nimbus-db`).
 
+pub mod bdms;
 pub mod flavors;
 pub mod instance_actions;
 pub mod instances;

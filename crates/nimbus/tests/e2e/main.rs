@@ -9,5 +9,6 @@ mod image;
 mod img;
 mod inject;
 mod network;
+mod server_volume;
 mod support;
 mod volume;
