@@ -46,6 +46,16 @@ pub async fn server_snapshot(
     if !ctx.can_write() {
         return Err(ApiError::policy("os_compute_api:servers:create_image"));
     }
+    // nova snapshots the root volume instead; until then, never the config
+    // drive that would be the machine's first local disk.
+    if super::volumes::root_bdm(svc, &instance.uuid)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::bad_request(
+            "Snapshots of volume-backed servers are not supported yet.",
+        ));
+    }
     claim(
         svc,
         &instance,

@@ -374,3 +374,76 @@ fn server_volumes_iscsi_backend() {
     };
     attach_flow(&cloud);
 }
+
+/// Boot from volume: an existing bootable volume made from the test guest
+/// (`server create --volume`), and one the build makes from the image
+/// (`--boot-from-volume` with `--delete-on-termination`). Both guests find
+/// their root file system on the volume.
+#[test]
+fn server_boots_from_volume() {
+    let Some(cloud) = Cloud::start(Backend::Sqlite) else {
+        return;
+    };
+    upload_guest(&cloud, "guest");
+    cloud.openstack_ok(&[
+        "flavor", "create", "--ram", "192", "--disk", "1", "--vcpus", "1", "m1.vol",
+    ]);
+    let u = As {
+        cloud: &cloud,
+        user: member(&cloud, "u1", "p1"),
+    };
+    u.ok(&[
+        "volume",
+        "create",
+        "--image",
+        "guest",
+        "--size",
+        "2",
+        "--bootable",
+        "bv",
+    ]);
+    u.wait_volume("bv", "available");
+    let bv = id_of(&u.json(&["volume", "show", "bv"]));
+    u.ok(&[
+        "server", "create", "--volume", "bv", "--flavor", "m1.vol", "vs",
+    ]);
+    u.ok(&[
+        "server",
+        "create",
+        "--image",
+        "guest",
+        "--boot-from-volume",
+        "2",
+        "--delete-on-termination",
+        "--flavor",
+        "m1.vol",
+        "vs2",
+    ]);
+    for s in ["vs", "vs2"] {
+        u.wait_server(s, "ACTIVE");
+        u.wait_console(s, "NIMBUS-GUEST root-disk /dev/vda", 0);
+    }
+    let shown = u.json(&["server", "show", "vs"]);
+    assert_eq!(shown["image"], "N/A (booted from volume)", "{shown}");
+    assert!(
+        shown["volumes_attached"].to_string().contains(&bv),
+        "{shown}"
+    );
+    assert_eq!(u.volume_status("bv"), "in-use");
+    let list = u.json(&["server", "volume", "list", "vs"]);
+    assert_eq!(list[0]["Device"], "/dev/vda", "{list}");
+    let err = u.fails(&["server", "remove", "volume", "vs", "bv"]);
+    assert!(err.contains("Cannot detach a root device volume"), "{err}");
+    // The volume the build made for vs2 goes with it; bv stays.
+    let made = u.json(&["server", "volume", "list", "vs2"])[0]["Volume ID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    u.ok(&["server", "delete", "--wait", "vs", "vs2"]);
+    assert_eq!(u.volume_status("bv"), "available");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while u.run(&["volume", "show", &made]).status.success() {
+        assert!(Instant::now() < deadline, "vs2's volume outlived it");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
