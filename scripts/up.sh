@@ -68,9 +68,13 @@ set -x
 "$OS" flavor show m1.demo >/dev/null 2>&1 || "$OS" flavor create --ram 192 --disk 1 --vcpus 1 m1.demo
 [ -f "$DATA_DIR/demo-key" ] || ssh-keygen -q -t ed25519 -N '' -C demo@nimbus -f "$DATA_DIR/demo-key"
 "$OS" keypair show demo-key >/dev/null 2>&1 || "$OS" keypair create --public-key "$DATA_DIR/demo-key.pub" demo-key
+"$OS" network show demo-net >/dev/null 2>&1 || "$OS" network create demo-net
+"$OS" subnet show demo-subnet >/dev/null 2>&1 || "$OS" subnet create --network demo-net \
+    --subnet-range 10.20.0.0/24 --gateway 10.20.0.1 --dns-nameserver 10.20.0.2 demo-subnet
 "$OS" server delete --wait demo-server >/dev/null 2>&1 || true
 "$OS" server create --image demo-guest --flavor m1.demo --key-name demo-key --property role=demo \
-    --nic none --wait demo-server -c status -c id
+    --network demo-net --wait demo-server -c status -c id -c addresses
+"$OS" port list --server demo-server
 set +x
 for _ in $(seq 120); do
     "$OS" console log show demo-server | grep -q "NIMBUS-GUEST ready" && break

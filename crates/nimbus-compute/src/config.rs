@@ -25,6 +25,10 @@ pub struct ComputeConfig {
     pub virt_type: String,
     /// `[image_cache] remove_unused_original_minimum_age_seconds`.
     pub remove_unused_original_minimum_age_seconds: u64,
+    /// `flat_injected`: the ports' static addresses are written into the
+    /// guest's `/etc/network/interfaces` when injecting (nova's default:
+    /// false; Nimbus's: true, as for the other injected items).
+    pub flat_injected: bool,
 }
 
 impl ComputeConfig {
@@ -41,6 +45,7 @@ impl ComputeConfig {
             inject_password: true,
             virt_type: "auto".into(),
             remove_unused_original_minimum_age_seconds: 86400,
+            flat_injected: true,
         }
     }
 }
@@ -67,6 +72,8 @@ pub struct ComputeSection {
     pub virt_type: Option<String>,
     /// See [`ComputeConfig::remove_unused_original_minimum_age_seconds`].
     pub remove_unused_original_minimum_age_seconds: Option<u64>,
+    /// See [`ComputeConfig::flat_injected`].
+    pub flat_injected: Option<bool>,
 }
 
 impl ComputeSection {
@@ -85,6 +92,7 @@ impl ComputeSection {
             remove_unused_original_minimum_age_seconds: self
                 .remove_unused_original_minimum_age_seconds
                 .unwrap_or(d.remove_unused_original_minimum_age_seconds),
+            flat_injected: self.flat_injected.unwrap_or(d.flat_injected),
         }
     }
 }

@@ -19,6 +19,8 @@ pub enum ComputeErrorKind {
     Build,
     /// The hypervisor driver failed.
     Driver,
+    /// The network service refused or failed (ports of a server).
+    Network,
 }
 
 /// An internal failure with context; client-facing errors are [`ApiError`]s.

@@ -146,6 +146,7 @@ fn spec(image: &Image, uuid: &str) -> InstanceSpec {
         user_data: None,
         config_drive: false,
         network_info: vec![],
+        no_nic: false,
         availability_zone: Some("nova".into()),
         launch_index: 0,
         reservation_id: "r-00000001".into(),

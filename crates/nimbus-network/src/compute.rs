@@ -13,15 +13,17 @@ use crate::app::NetworkService;
 use crate::app::model::{HostRoute, Network, Port};
 use crate::app::ports::{IpRequest, PortSpec};
 use crate::error::{bad_request, conflict, policy};
-use crate::ipam::{self, Cidr};
+use crate::ipam::Cidr;
 use crate::store;
 
 /// What `networks` in a server create asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RequestedNetworks {
     /// `"none"`: no NIC.
     None,
     /// `"auto"` (or nothing given): the one network the project can use.
+    #[default]
     Auto,
     /// Explicit NICs, in order.
     List(Vec<RequestedNic>),
@@ -29,7 +31,7 @@ pub enum RequestedNetworks {
 
 /// One requested NIC: a network (with an optional fixed address) or an
 /// existing port.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct RequestedNic {
     /// `uuid` / `net-id`.
     pub network_id: Option<String>,
@@ -88,11 +90,15 @@ pub struct InstanceVif {
     pub preserve_on_delete: bool,
     /// Subnets with the port's addresses.
     pub subnets: Vec<VifSubnet>,
+    /// Names of the port's security groups.
+    pub security_groups: Vec<String>,
 }
 
 impl InstanceVif {
-    /// The config drive's model of this VIF (`network_data.json`).
-    pub fn to_configdrive(&self) -> nimbus_configdrive::instance::Vif {
+    /// The config drive's model of this VIF (`network_data.json`; nova's
+    /// `network_info` entry). `injected` is nova's `flat_injected`: whether
+    /// the network is written into the guest's interfaces file.
+    pub fn to_configdrive(&self, injected: bool) -> nimbus_configdrive::instance::Vif {
         use nimbus_configdrive::instance as cd;
         cd::Vif {
             id: self.port_id.clone(),
@@ -140,96 +146,70 @@ impl InstanceVif {
                             })
                             .collect(),
                         meta: cd::SubnetMeta {
-                            // No DHCP server runs for the subnet on this dataplane.
+                            // Nova tells a guest to use DHCP when the subnet has a
+                            // DHCP port (`dhcp_server`). None runs on this dataplane,
+                            // so the guest is configured statically with its port's
+                            // address, whatever the subnet's `enable_dhcp` says.
                             dhcp_server: None,
-                            enable_dhcp: Some(s.enable_dhcp),
+                            enable_dhcp: None,
                             ipv6_address_mode: s.ipv6_address_mode.clone(),
                         },
                     })
                     .collect(),
                 meta: cd::NetworkMeta {
                     mtu: u32::try_from(self.mtu).ok(),
-                    injected: Some(true),
+                    injected: Some(injected),
                 },
             }),
         }
     }
-
-    /// The injected `/etc/network/interfaces` model of this VIF: its first
-    /// IPv4 and first IPv6 subnet, as nova's template uses them.
-    pub fn to_guest_interface(&self) -> nimbus_guestfs::net::Interface {
-        let mut ifc = nimbus_guestfs::net::Interface {
-            hwaddress: Some(self.mac_address.clone()),
-            ..Default::default()
-        };
-        if let Some(s) = self
-            .subnets
-            .iter()
-            .find(|s| s.ip_version == 4 && !s.ips.is_empty())
-            && let Ok(cidr) = Cidr::parse(&s.cidr)
-        {
-            let prefix = u32::from(cidr.prefix);
-            let mask = if prefix == 0 {
-                0
-            } else {
-                u32::MAX << (32 - prefix)
-            };
-            ifc.address = s.ips.first().map(|i| i.address.clone());
-            ifc.netmask = Some(std::net::Ipv4Addr::from(mask).to_string());
-            ifc.broadcast = Some(ipam::from_int(4, cidr.last()).to_string());
-            ifc.gateway = s.gateway.clone();
-            ifc.dns = s.dns_nameservers.clone();
-            ifc.routes = s
-                .host_routes
-                .iter()
-                .map(|r| nimbus_guestfs::net::Route {
-                    cidr: r.destination.clone(),
-                    gateway: r.nexthop.clone(),
-                })
-                .collect();
-        }
-        if let Some(s) = self
-            .subnets
-            .iter()
-            .find(|s| s.ip_version == 6 && !s.ips.is_empty())
-            && let Ok(cidr) = Cidr::parse(&s.cidr)
-        {
-            ifc.address_v6 = s.ips.first().map(|i| i.address.clone());
-            ifc.netmask_v6 = Some(cidr.prefix.to_string());
-            ifc.gateway_v6 = s.gateway.clone();
-            ifc.dns_v6 = s.dns_nameservers.clone();
-        }
-        // Nova skips interfaces a DHCP server configures; none runs here.
-        ifc.dhcp = false;
-        ifc
-    }
 }
 
-/// The injected interfaces file's model for a server's VIFs.
-pub fn guest_network_info(vifs: &[InstanceVif]) -> nimbus_guestfs::net::NetworkInfo {
-    nimbus_guestfs::net::NetworkInfo {
-        interfaces: vifs.iter().map(InstanceVif::to_guest_interface).collect(),
-    }
-}
-
-/// Nova's `addresses` of a server: network name -> fixed and floating
-/// addresses with their MAC.
-pub fn addresses(vifs: &[InstanceVif]) -> Value {
-    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+/// Nova's `addresses` of a server (`views/addresses.py`): network name ->
+/// the fixed addresses, then the floating ones, each with its version;
+/// `extended` adds `OS-EXT-IPS:type` and `OS-EXT-IPS-MAC:mac_addr` (the
+/// server view has them, `/servers/{id}/ips` does not).
+pub fn addresses(vifs: &[InstanceVif], extended: bool) -> Value {
+    let mut out: BTreeMap<String, (Vec<Value>, Vec<Value>)> = BTreeMap::new();
+    let entry = |version: u8, addr: &str, kind: &str, mac: &str| {
+        let mut v = json!({"version": version, "addr": addr});
+        if extended {
+            v["OS-EXT-IPS:type"] = json!(kind);
+            v["OS-EXT-IPS-MAC:mac_addr"] = json!(mac);
+        }
+        v
+    };
     for vif in vifs {
-        let list = out.entry(vif.network_name.clone()).or_default();
+        let (fixed, floating) = out.entry(vif.network_name.clone()).or_default();
         for s in &vif.subnets {
             for ip in &s.ips {
-                list.push(json!({"version": s.ip_version, "addr": ip.address,
-                    "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": vif.mac_address}));
+                fixed.push(entry(s.ip_version, &ip.address, "fixed", &vif.mac_address));
                 for f in &ip.floating_ips {
-                    list.push(json!({"version": 4, "addr": f,
-                        "OS-EXT-IPS:type": "floating", "OS-EXT-IPS-MAC:mac_addr": vif.mac_address}));
+                    floating.push(entry(4, f, "floating", &vif.mac_address));
                 }
             }
         }
     }
-    json!(out)
+    let out: serde_json::Map<String, Value> = out
+        .into_iter()
+        .map(|(name, (mut fixed, floating))| {
+            fixed.extend(floating);
+            (name, Value::Array(fixed))
+        })
+        .collect();
+    Value::Object(out)
+}
+
+/// Nova's `security_groups` of a server: the names of its ports' groups,
+/// each once.
+pub fn security_groups(vifs: &[InstanceVif]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in vifs.iter().flat_map(|v| &v.security_groups) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
 }
 
 fn port_in_use(port: &Port) -> ApiError {
@@ -246,6 +226,8 @@ impl NetworkService {
     /// Gives server `instance_id` on `host` its NICs: creates ports on the
     /// requested networks (`device_owner` `compute:<az>`) or binds the
     /// requested existing ports. On failure, what was done is undone.
+    /// `Auto` with no usable network gives no NIC (the caller decides what
+    /// the guest gets then). The VIFs come back in the requested order.
     pub async fn allocate_for_instance(
         &self,
         ctx: &RequestContext,
@@ -256,10 +238,13 @@ impl NetworkService {
         let project = ctx.require_project()?.to_string();
         let nics = match requested {
             RequestedNetworks::None => return Ok(Vec::new()),
-            RequestedNetworks::Auto => vec![RequestedNic {
-                network_id: Some(self.auto_network(ctx).await?.id),
-                ..Default::default()
-            }],
+            RequestedNetworks::Auto => match self.auto_network(ctx).await? {
+                Some(network) => vec![RequestedNic {
+                    network_id: Some(network.id),
+                    ..Default::default()
+                }],
+                None => return Ok(Vec::new()),
+            },
             RequestedNetworks::List(list) => list.clone(),
         };
         let mut done: Vec<(String, bool)> = Vec::new();
@@ -277,7 +262,14 @@ impl NetworkService {
                 }
             }
         }
-        self.instance_vifs(ctx, instance_id).await
+        let mut vifs = self.instance_vifs(ctx, instance_id).await?;
+        let position = |v: &InstanceVif| {
+            done.iter()
+                .position(|(id, _)| *id == v.port_id)
+                .unwrap_or(usize::MAX)
+        };
+        vifs.sort_by_key(position);
+        Ok(vifs)
     }
 
     async fn allocate_one(
@@ -365,9 +357,10 @@ impl NetworkService {
     }
 
     /// Nova's `auto`: the single non-external network the project owns or
-    /// shares; none or several is an error, as in nova without neutron's
-    /// auto-allocated topology.
-    async fn auto_network(&self, ctx: &RequestContext) -> Result<Network, ApiError> {
+    /// shares (nova's `_get_available_networks`); several are 409
+    /// `NetworkAmbiguous`; none is `None` (nova would ask neutron's
+    /// auto-allocated topology, which Nimbus does not have).
+    async fn auto_network(&self, ctx: &RequestContext) -> Result<Option<Network>, ApiError> {
         let project = ctx.require_project()?;
         let candidates: Vec<Network> = store::networks::network_list(self.pool(), Some(project))
             .await?
@@ -375,15 +368,102 @@ impl NetworkService {
             .filter(|n| !n.external || n.shared)
             .collect();
         match candidates.as_slice() {
-            [one] => Ok(one.clone()),
-            [] => Err(bad_request(format!(
-                "Unable to automatically allocate a network for project {project}"
-            ))),
+            [one] => Ok(Some(one.clone())),
+            [] => Ok(None),
             _ => Err(conflict(
                 "NetworkAmbiguous",
                 "More than one possible network found. Specify network ID(s) to select which one(s) to connect to.",
             )),
         }
+    }
+
+    /// Nova's `validate_networks` (with the API's `_check_requested_networks`),
+    /// run before the 202 so that a request that cannot get its NICs is
+    /// refused at once with nova's errors: unknown network or port 400, a
+    /// port bound elsewhere 409 `PortInUse`, a fixed IP outside the
+    /// network's subnets or already used 400, a fixed IP or a port with
+    /// `max_count` > 1 400, `auto` with several networks 409.
+    pub async fn validate_networks(
+        &self,
+        ctx: &RequestContext,
+        requested: &RequestedNetworks,
+        max_count: u32,
+    ) -> Result<(), ApiError> {
+        let nics = match requested {
+            RequestedNetworks::None => return Ok(()),
+            RequestedNetworks::Auto => return self.auto_network(ctx).await.map(|_| ()),
+            RequestedNetworks::List(nics) => nics,
+        };
+        if max_count > 1 {
+            if nics.iter().any(|n| n.fixed_ip.is_some()) {
+                return Err(ApiError::bad_request(
+                    "Failed to launch instances: max_count cannot be greater than 1 if an \
+                     fixed_ip is specified.",
+                ));
+            }
+            if nics.iter().any(|n| n.port_id.is_some()) {
+                return Err(ApiError::bad_request(
+                    "Failed to launch instances: Unable to launch multiple instances with a \
+                     single configured port ID. Please launch your instance one by one with \
+                     different ports.",
+                ));
+            }
+        }
+        let mut ports_seen: Vec<&str> = Vec::new();
+        for nic in nics {
+            if let Some(port_id) = nic.port_id.as_deref() {
+                let port = self.port_visible(ctx, port_id).await.map_err(|_| {
+                    ApiError::bad_request(format!("Port id {port_id} could not be found."))
+                })?;
+                if !port.device_id.is_empty() || ports_seen.contains(&port_id) {
+                    return Err(
+                        ApiError::conflict(format!("Port {port_id} is still in use."))
+                            .with_neutron_type("PortInUse"),
+                    );
+                }
+                if port.fixed_ips.is_empty() {
+                    return Err(ApiError::bad_request(format!(
+                        "Port {port_id} requires a FixedIP in order to be used."
+                    )));
+                }
+                ports_seen.push(port_id);
+                continue;
+            }
+            let Some(network_id) = nic.network_id.as_deref() else {
+                return Err(ApiError::bad_request("Bad network format: missing 'uuid'"));
+            };
+            let network = self.network_visible(ctx, network_id).await.map_err(|_| {
+                ApiError::bad_request(format!("Network {network_id} could not be found."))
+            })?;
+            if network.external && !network.shared && !ctx.is_admin() {
+                return Err(ApiError::forbidden(format!(
+                    "It is not allowed to create an interface on external network {network_id}"
+                )));
+            }
+            if let Some(ip) = nic.fixed_ip {
+                let subnets = store::subnets::subnets_of_network(self.pool(), network_id).await?;
+                let subnet = subnets
+                    .iter()
+                    .find(|s| Cidr::parse(&s.cidr).is_ok_and(|c| c.contains(ip)));
+                let Some(subnet) = subnet else {
+                    return Err(ApiError::bad_request(format!(
+                        "Fixed IP address ({ip}) does not exist in network ({network_id})."
+                    )));
+                };
+                if let Some(owner) =
+                    store::ports::address_owner(self.pool(), &subnet.id, &ip.to_string()).await?
+                {
+                    let device = store::ports::port_get(self.pool(), &owner)
+                        .await?
+                        .map(|p| p.device_id)
+                        .unwrap_or_default();
+                    return Err(ApiError::bad_request(format!(
+                        "Fixed IP address {ip} is already in use on instance {device}."
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the ports allocation created, unbinds the pre-existing ones.
@@ -404,12 +484,7 @@ impl NetworkService {
     /// Takes a deleted server's NICs away: ports it created are deleted
     /// (their addresses return to the pools), ports it was given are
     /// unbound and kept.
-    pub async fn deallocate_for_instance(
-        &self,
-        ctx: &RequestContext,
-        instance_id: &str,
-    ) -> Result<(), ApiError> {
-        let _ = ctx;
+    pub async fn deallocate_for_instance(&self, instance_id: &str) -> Result<(), ApiError> {
         let records = store::instance_ports::of_instance(self.pool(), instance_id).await?;
         let recorded: Vec<&str> = records.iter().map(|(p, _)| p.as_str()).collect();
         for (port_id, preserve) in &records {
@@ -492,6 +567,12 @@ impl NetworkService {
                     ips,
                 });
             }
+            let mut security_groups = Vec::new();
+            for id in &port.security_groups {
+                if let Some(g) = store::security_groups::group_get(self.pool(), id).await? {
+                    security_groups.push(g.name);
+                }
+            }
             out.push(InstanceVif {
                 port_id: port.id.clone(),
                 mac_address: port.mac_address.clone(),
@@ -501,6 +582,7 @@ impl NetworkService {
                 vif_type: self.dataplane.vif_type().to_string(),
                 preserve_on_delete: preserved.get(&port.id).copied().unwrap_or(true),
                 subnets,
+                security_groups,
             });
         }
         Ok(out)
@@ -512,7 +594,10 @@ impl NetworkService {
         ctx: &RequestContext,
         instance_id: &str,
     ) -> Result<Value, ApiError> {
-        Ok(addresses(&self.instance_vifs(ctx, instance_id).await?))
+        Ok(addresses(
+            &self.instance_vifs(ctx, instance_id).await?,
+            true,
+        ))
     }
 }
 
@@ -537,40 +622,55 @@ mod tests {
                 host_routes: vec![],
                 enable_dhcp: true,
                 ipv6_address_mode: None,
-                ips: vec![VifIp {
-                    address: "192.168.0.10".into(),
-                    floating_ips: vec!["172.24.1.100".into()],
-                }],
+                ips: vec![
+                    VifIp {
+                        address: "192.168.0.10".into(),
+                        floating_ips: vec!["172.24.1.100".into()],
+                    },
+                    VifIp {
+                        address: "192.168.0.11".into(),
+                        floating_ips: vec![],
+                    },
+                ],
             }],
+            security_groups: vec!["default".into(), "web".into()],
         }
     }
 
     #[test]
-    fn guest_interface_is_static_with_the_port_address() {
-        let ifc = vif().to_guest_interface();
-        assert_eq!(ifc.address.as_deref(), Some("192.168.0.10"));
-        assert_eq!(ifc.netmask.as_deref(), Some("255.255.255.0"));
-        assert_eq!(ifc.broadcast.as_deref(), Some("192.168.0.255"));
-        assert_eq!(ifc.gateway.as_deref(), Some("192.168.0.1"));
-        assert_eq!(ifc.hwaddress.as_deref(), Some("fa:16:3e:00:00:01"));
-        let text = nimbus_guestfs::net::render_interfaces(&guest_network_info(&[vif()]), None)
-            .unwrap()
-            .unwrap();
-        assert!(text.contains("192.168.0.10"), "{text}");
+    fn addresses_have_novas_shape_fixed_first_then_floating() {
+        let a = addresses(&[vif()], true);
+        let list = a["net1"].as_array().unwrap();
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[0]["addr"], "192.168.0.10");
+        assert_eq!(list[0]["OS-EXT-IPS:type"], "fixed");
+        assert_eq!(list[0]["OS-EXT-IPS-MAC:mac_addr"], "fa:16:3e:00:00:01");
+        assert_eq!(list[1]["addr"], "192.168.0.11");
+        assert_eq!(list[2]["addr"], "172.24.1.100");
+        assert_eq!(list[2]["OS-EXT-IPS:type"], "floating");
+        let basic = addresses(&[vif()], false);
+        assert_eq!(
+            basic["net1"][0],
+            json!({"version": 4, "addr": "192.168.0.10"})
+        );
+        let mut other = vif();
+        other.security_groups = vec!["web".into()];
+        assert_eq!(security_groups(&[vif(), other]), vec!["default", "web"]);
     }
 
     #[test]
-    fn addresses_have_novas_shape() {
-        let a = addresses(&[vif()]);
-        assert_eq!(a["net1"][0]["addr"], "192.168.0.10");
-        assert_eq!(a["net1"][0]["OS-EXT-IPS:type"], "fixed");
-        assert_eq!(a["net1"][1]["addr"], "172.24.1.100");
-        assert_eq!(a["net1"][1]["OS-EXT-IPS:type"], "floating");
-        let cd = vif().to_configdrive();
+    fn configdrive_model_carries_mac_floating_ips_and_injected() {
+        let cd = vif().to_configdrive(false);
         assert_eq!(cd.address.as_deref(), Some("fa:16:3e:00:00:01"));
+        let network = cd.network.unwrap();
+        assert_eq!(network.meta.injected, Some(false));
         assert_eq!(
-            cd.network.unwrap().subnets[0].ips[0].floating_ips[0].address,
+            network.subnets[0].ips[0].floating_ips[0].address,
             "172.24.1.100"
+        );
+        assert_eq!(
+            vif().to_configdrive(true).network.unwrap().meta.injected,
+            Some(true)
         );
     }
 }

@@ -1,6 +1,6 @@
 //! The in-process API compute uses: allocate, describe, deallocate.
 
-use nimbus_network::compute::{RequestedNetworks, RequestedNic, guest_network_info};
+use nimbus_network::compute::{RequestedNetworks, RequestedNic};
 use serde_json::json;
 
 use crate::support::{ADMIN, context, harness};
@@ -51,14 +51,12 @@ async fn servers_get_ports_addresses_and_release_them() {
     assert_eq!(port["device_owner"], "compute:nova");
     assert_eq!(port["binding:host_id"], "host-a");
     assert_eq!(port["status"], "ACTIVE");
-    let ifc = guest_network_info(&vifs);
-    assert!(
-        ifc.interfaces
-            .iter()
-            .any(|i| i.address.as_deref() == Some("192.168.0.77")
-                && i.hwaddress.as_deref() == Some(made.mac_address.as_str()))
-    );
-    let cd = made.to_configdrive();
+    // The requested order is kept (the created port first).
+    assert_eq!(vifs[0].port_id, made.port_id);
+    assert_eq!(vifs[1].port_id, given_id);
+    assert_eq!(made.security_groups, vec!["default".to_string()]);
+    let cd = made.to_configdrive(true);
+    assert_eq!(cd.address.as_deref(), Some(made.mac_address.as_str()));
     assert_eq!(cd.network.unwrap().subnets[0].dns[0].address, "8.8.8.8");
     let addresses = h.svc.instance_addresses(&ctx, "vm-1").await.unwrap();
     assert_eq!(addresses["net1"].as_array().unwrap().len(), 2);
@@ -93,7 +91,7 @@ async fn servers_get_ports_addresses_and_release_them() {
     assert_eq!(err.status(), 409);
     assert!(h.svc.instance_vifs(&ctx, "vm-3").await.unwrap().is_empty());
     // Deallocate: created port gone (address free), given port unbound.
-    h.svc.deallocate_for_instance(&ctx, "vm-1").await.unwrap();
+    h.svc.deallocate_for_instance("vm-1").await.unwrap();
     assert_eq!(
         h.get(&format!("ports/{}", made.port_id), "p1").await.status,
         404
@@ -122,13 +120,13 @@ async fn auto_and_none() {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(
+    // No network: no NIC (compute gives the guest user-mode networking).
+    assert!(
         h.svc
             .allocate_for_instance(&ctx, "vm", "h", &RequestedNetworks::Auto)
             .await
-            .unwrap_err()
-            .status(),
-        400
+            .unwrap()
+            .is_empty()
     );
     let net = h.network("p1", "only").await;
     h.subnet("p1", &net, "10.0.0.0/24", json!({})).await;
@@ -146,5 +144,106 @@ async fn auto_and_none() {
             .unwrap_err()
             .status(),
         409
+    );
+}
+
+#[tokio::test]
+async fn requested_networks_are_validated_as_nova_does() {
+    let h = harness().await;
+    let ctx = context("p1", "member,reader");
+    let net = h.network("p1", "net1").await;
+    h.subnet("p1", &net, "10.0.0.0/24", json!({})).await;
+    let nic = |ip: Option<&str>| {
+        RequestedNetworks::List(vec![RequestedNic {
+            network_id: Some(net.clone()),
+            fixed_ip: ip.map(|i| i.parse().unwrap()),
+            port_id: None,
+        }])
+    };
+    let status = |r: Result<(), nimbus_common::ApiError>| {
+        r.map(|_| 200u16).unwrap_or_else(|e| e.status().as_u16())
+    };
+    assert_eq!(
+        status(h.svc.validate_networks(&ctx, &nic(None), 3).await),
+        200
+    );
+    assert_eq!(
+        status(
+            h.svc
+                .validate_networks(&ctx, &nic(Some("10.0.0.9")), 1)
+                .await
+        ),
+        200
+    );
+    // Outside every subnet, or with max_count > 1: 400.
+    assert_eq!(
+        status(
+            h.svc
+                .validate_networks(&ctx, &nic(Some("10.9.0.9")), 1)
+                .await
+        ),
+        400
+    );
+    assert_eq!(
+        status(
+            h.svc
+                .validate_networks(&ctx, &nic(Some("10.0.0.9")), 2)
+                .await
+        ),
+        400
+    );
+    // Unknown or another project's network: 400.
+    let other = h.network("p2", "theirs").await;
+    let theirs = RequestedNetworks::List(vec![RequestedNic {
+        network_id: Some(other),
+        ..Default::default()
+    }]);
+    assert_eq!(status(h.svc.validate_networks(&ctx, &theirs, 1).await), 400);
+    // An address in use: 400; a port in use: 409.
+    h.svc
+        .allocate_for_instance(&ctx, "vm-1", "h", &nic(Some("10.0.0.9")))
+        .await
+        .unwrap();
+    assert_eq!(
+        status(
+            h.svc
+                .validate_networks(&ctx, &nic(Some("10.0.0.9")), 1)
+                .await
+        ),
+        400
+    );
+    let port = h.svc.instance_vifs(&ctx, "vm-1").await.unwrap()[0]
+        .port_id
+        .clone();
+    let bound = RequestedNetworks::List(vec![RequestedNic {
+        port_id: Some(port),
+        ..Default::default()
+    }]);
+    assert_eq!(status(h.svc.validate_networks(&ctx, &bound, 1).await), 409);
+    // auto: one network fine, two ambiguous (409).
+    assert_eq!(
+        status(
+            h.svc
+                .validate_networks(&ctx, &RequestedNetworks::Auto, 1)
+                .await
+        ),
+        200
+    );
+    h.network("p1", "net2").await;
+    assert_eq!(
+        status(
+            h.svc
+                .validate_networks(&ctx, &RequestedNetworks::Auto, 1)
+                .await
+        ),
+        409
+    );
+    assert_eq!(
+        status(
+            h.svc
+                .validate_networks(&ctx, &RequestedNetworks::None, 1)
+                .await
+        ),
+        200
     );
 }

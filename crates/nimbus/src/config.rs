@@ -32,6 +32,13 @@
 
 use std::path::{Path, PathBuf};
 
+//!
+//! [network]                          # neutron.conf / ml2_conf.ini names
+//! base_mac = "fa:16:3e:00:00:00"     # port MACs: these leading bytes fixed
+//! global_physnet_mtu = 1500
+//! tenant_network_type = "vxlan"      # vxlan | gre | vlan | local
+//! vni_range = [1, 1000]
+//! default_availability_zone = "nova" # ports of servers: device_owner compute:<az>
 use anyhow::Context;
 use serde::Deserialize;
 
@@ -71,6 +78,9 @@ pub struct ConfigFile {
 pub struct DefaultSection {
     /// Data directory.
     pub state_path: Option<PathBuf>,
+    /// `[network]`: the network service, by neutron.conf's option names.
+    #[serde(default)]
+    pub network: nimbus_network::NetworkConfig,
     /// Address to listen on.
     pub bind_host: Option<String>,
     /// Port to listen on.
@@ -154,3 +164,16 @@ mod tests {
         assert!(toml::from_str::<ConfigFile>("[nope]\n").is_err());
     }
 }
+
+    #[test]
+    fn network_section_uses_neutron_names() {
+        let c: ConfigFile = toml::from_str(
+            "[network]\nbase_mac = \"fa:16:3f:00:00:00\"\nvni_range = [5, 9]\n[compute]\nflat_injected = false\n",
+        )
+        .unwrap();
+        assert_eq!(c.network.base_mac, "fa:16:3f:00:00:00");
+        assert_eq!(c.network.vni_range, (5, 9));
+        assert_eq!(c.network.global_physnet_mtu, 1500);
+        assert_eq!(c.compute.flat_injected, Some(false));
+        assert!(toml::from_str::<ConfigFile>("[network]\nbase_mak = \"x\"\n").is_err());
+    }

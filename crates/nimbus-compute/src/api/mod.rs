@@ -17,6 +17,7 @@ pub mod server_actions;
 pub mod server_metadata;
 pub mod servers;
 pub mod services;
+pub mod server_networks;
 pub mod views;
 pub mod volume_attachments;
 
@@ -148,6 +149,7 @@ fn v21_routes(service: ComputeService) -> Router {
         .merge(instance_actions::routes())
         .merge(volume_attachments::routes())
         .with_state(service)
+        .merge(server_networks::routes())
 }
 
 /// Negotiates the microversion, hands it to handlers, and says in the

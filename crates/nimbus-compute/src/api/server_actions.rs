@@ -141,7 +141,9 @@ async fn server_action(
             } else {
                 View::Update
             };
-            let mut server = views::server(&instance, mv, &ctx, &base, view);
+            let mut one = [views::server(&instance, mv, &ctx, &base, view)];
+            crate::app::ports::fill_addresses(&svc, &ctx, &mut one, view == View::Show).await?;
+            let [mut server] = one;
             server["adminPass"] = json!(admin_pass);
             Ok((StatusCode::ACCEPTED, Json(json!({"server": server}))).into_response())
         }

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::Microversion;
 use super::views::{self, BaseUrl, View};
-use crate::app::ComputeService;
+use crate::app::{ComputeService, ports};
 use crate::app::servers::{
     self, BlockDevice, CreateRequest, ListQuery, UpdateRequest, check_metadata, decode_base64,
 };
@@ -310,22 +310,7 @@ pub fn parse_create(body: &Value, mv: Microversion) -> Result<CreateRequest, Api
     if let Some(v) = s.get("metadata") {
         req.metadata = metadata(v)?;
     }
-    match s.get("networks") {
-        None if mv.at_least(2, 37) => {
-            return Err(ApiError::bad_request(
-                "Invalid input: 'networks' is a required property",
-            ));
-        }
-        None => {}
-        Some(Value::String(n)) if n == "auto" || n == "none" => {}
-        Some(Value::Array(list)) if list.is_empty() => {}
-        Some(Value::Array(_)) => {
-            return Err(ApiError::bad_request(
-                "Explicit networks are not supported yet; use \"auto\" or \"none\".",
-            ));
-        }
-        Some(other) => return Err(invalid("networks", format!("{other} is not valid"))),
-    }
+    req.networks = super::server_networks::parse_networks(s.get("networks"), mv)?;
     if let Some(v) = s.get("OS-DCF:diskConfig")
         && v != "AUTO"
         && v != "MANUAL"
@@ -675,6 +660,7 @@ async fn server_detail(
 async fn server_show(
     State(svc): State<ComputeService>,
     ctx: RequestContext,
+        ports::fill_addresses(&svc, &ctx, list, true).await?;
     mv: Microversion,
     Extension(base): Extension<BaseUrl>,
     Path(id): Path<String>,
@@ -692,6 +678,7 @@ async fn server_update(
     mv: Microversion,
     Extension(base): Extension<BaseUrl>,
     Path(id): Path<String>,
+    ports::fill_addresses(&svc, &ctx, &mut one, true).await?;
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let top = object(&body, "body")?;
@@ -737,9 +724,10 @@ async fn server_update(
     } else {
         View::Update
     };
-    Ok(Json(
-        json!({"server": views::server(&i, mv, &ctx, &base, view)}),
-    ))
+    let mut one = [views::server(&i, mv, &ctx, &base, view)];
+    ports::fill_addresses(&svc, &ctx, &mut one, view == View::Show).await?;
+    let [server] = one;
+    Ok(Json(json!({ "server": server })))
 }
 
 async fn server_delete(

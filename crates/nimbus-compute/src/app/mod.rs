@@ -5,6 +5,7 @@ pub mod actions;
 pub mod flavors;
 pub mod hosts;
 pub mod keypairs;
+pub mod ports;
 pub mod quotas;
 pub mod rebuild;
 pub mod recovery;

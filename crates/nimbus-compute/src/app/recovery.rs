@@ -30,6 +30,7 @@ pub async fn recover(svc: &ComputeService) -> Result<(), ComputeError> {
                 let _ = guest.destroy().await;
             }
             build::cleanup_instance(svc.config(), &i.uuid).await?;
+            super::ports::forget(svc, &i.uuid).await?;
             instances::instance_mark_deleted(pool, &i.uuid).await?;
             continue;
         }
@@ -38,6 +39,7 @@ pub async fn recover(svc: &ComputeService) -> Result<(), ComputeError> {
                 let _ = guest.destroy().await;
             }
             build::cleanup_instance(svc.config(), &i.uuid).await?;
+            super::ports::release(svc, &i.uuid).await?;
             instances::instance_set_fault(
                 pool,
                 &i.uuid,

@@ -77,6 +77,8 @@ pub struct CreateRequest {
 
 /// What a create returns.
 #[derive(Debug, Clone)]
+    /// `networks`: the NICs asked for.
+    pub networks: nimbus_network::compute::RequestedNetworks,
 pub struct Created {
     /// The first server (nova returns only it).
     pub first: Instance,
@@ -291,6 +293,7 @@ pub async fn server_create(
         svc,
         ctx,
         i64::from(req.min_count),
+    super::ports::validate(svc, ctx, &req.networks, req.max_count).await?;
         i64::from(req.max_count),
         flavor.vcpus,
         flavor.memory_mb,
@@ -377,6 +380,8 @@ pub async fn server_create(
             &row.uuid,
             &ctx.request_id,
             "create",
+    let uuids: Vec<String> = rows.iter().map(|r| r.uuid.clone()).collect();
+    super::ports::record_requested(svc, &uuids, &req.networks).await?;
             &project_id,
             &ctx.user_id,
         )
@@ -450,9 +455,8 @@ pub async fn server_list(
     if let Some(re) = &name_re {
         all.retain(|i| re.is_match(&i.display_name));
     }
-    if q.ip.is_some() {
-        // No fixed IPs until networking lands: no server matches an ip filter.
-        all.clear();
+    if let Some(pattern) = &q.ip {
+        super::ports::retain_with_address(svc, ctx, &mut all, pattern).await?;
     }
     let start = match &q.marker {
         Some(marker) => match all.iter().position(|i| &i.uuid == marker) {

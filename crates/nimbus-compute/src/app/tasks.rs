@@ -248,6 +248,7 @@ pub async fn spec_for(
     };
     let created_at = chrono::DateTime::from_timestamp_micros(instance.created_at)
         .unwrap_or_else(chrono::Utc::now);
+    let (network_info, no_nic) = super::ports::network_info(svc, ctx, &instance.uuid).await?;
     Ok(InstanceSpec {
         uuid: instance.uuid.clone(),
         hostname: instance.hostname.clone(),
@@ -276,7 +277,8 @@ pub async fn spec_for(
             .collect(),
         user_data,
         config_drive: !instance.config_drive.is_empty(),
-        network_info: Vec::new(),
+        network_info,
+        no_nic,
         availability_zone: Some(instance.availability_zone.clone()),
         launch_index: instance.launch_index,
         reservation_id: instance.reservation_id.clone(),
@@ -305,7 +307,8 @@ async fn build_and_run(svc: &ComputeService, job: BuildJob) {
     )
     .await;
     let result = async {
-        // The volumes first (nova's _prep_block_device).
+        // Ports before the disks, as nova's _build_resources.
+        super::ports::allocate(svc, &job.ctx, &uuid).await?;
         super::volumes::prepare_boot_volumes(svc, &job.ctx, &job.instance, &job.block_devices)
             .await?;
         let spec = spec_for(
@@ -379,6 +382,9 @@ async fn build_and_run(svc: &ComputeService, job: BuildJob) {
         Err(err) => {
             tracing::warn!(instance = %uuid, error = %err.chain(), "build failed");
             if let Some(guest) = svc.tasks().unregister(&uuid) {
+            if let Err(e) = super::ports::release(svc, &uuid).await {
+                tracing::warn!(instance = %uuid, error = %e.chain(), "releasing ports failed");
+            }
                 let _ = guest.lock().await.destroy().await;
             }
             let _ = build::cleanup_instance(svc.config(), &uuid).await;
@@ -414,6 +420,7 @@ async fn terminate(svc: &ComputeService, uuid: &str) -> Result<(), ComputeError>
         guest.destroy().await.map_err(driver_error)?;
     }
     build::cleanup_instance(svc.config(), uuid).await?;
+    super::ports::forget(svc, uuid).await?;
     if let Some(instance) = instances::instance_get(svc.db().pool(), uuid).await? {
         super::volumes::instance_volumes_cleanup(svc, &instance).await?;
     }

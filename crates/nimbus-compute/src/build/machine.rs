@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use nimbus_disk::Format;
-use nimbus_qmp::{Accel, Disk, DiskBus, ImageFormat, ImageNode, Machine, Nic};
+use nimbus_qmp::{Accel, Disk, DiskBus, ImageFormat, ImageNode, Machine};
 use sha1::{Digest, Sha1};
 use tokio::sync::OnceCell;
 
@@ -130,10 +130,7 @@ pub(super) fn machine(p: Parts<'_>) -> Machine {
         initrd: p.ramdisk.map(Path::to_path_buf),
         cmdline,
         disks,
-        nics: vec![Nic {
-            id: "net0".into(),
-            mac: mac_for(p.spec),
-        }],
+        nics: super::net::nics(p.spec),
         serial_log: p.dir.join("console.log"),
         qmp_socket,
         pidfile,

@@ -81,8 +81,11 @@ pub struct InstanceSpec {
     pub user_data: Option<Vec<u8>>,
     /// `config_drive` from the request.
     pub config_drive: bool,
-    /// The ports (empty until networking gives real ones).
+    /// The ports, as nova's `network_info` (one guest NIC each).
     pub network_info: Vec<Vif>,
+    /// `networks: none`: no NIC at all (without ports and without this,
+    /// the guest gets one user-mode NIC).
+    pub no_nic: bool,
     /// Availability zone.
     pub availability_zone: Option<String>,
     /// Index within a multi-create request.

@@ -1,10 +1,39 @@
-//! The network settings nova injects (`netutils._get_nets`): from the
-//! ports' model to what `/etc/network/interfaces` is rendered from.
+//! The guest's side of its ports: one NIC per port with the port's MAC,
+//! and the network settings nova injects (`netutils._get_nets`): from the
+//! ports' model (the network service's `network_info`) to what
+//! `/etc/network/interfaces` is rendered from.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use nimbus_configdrive::instance::{Subnet, Vif};
 use nimbus_guestfs::{Interface, NetworkInfo, Route};
+use nimbus_qmp::Nic;
+
+use super::InstanceSpec;
+use super::machine::mac_for;
+
+/// The guest's NICs: one virtio NIC per port with the port's MAC (QEMU
+/// user-mode backend: the dataplane wires nothing on the host yet); no
+/// port gives one user-mode NIC, unless the server asked for no network.
+pub fn nics(spec: &InstanceSpec) -> Vec<Nic> {
+    if spec.network_info.is_empty() {
+        if spec.no_nic {
+            return Vec::new();
+        }
+        return vec![Nic {
+            id: "net0".into(),
+            mac: mac_for(spec),
+        }];
+    }
+    spec.network_info
+        .iter()
+        .enumerate()
+        .map(|(i, vif)| Nic {
+            id: format!("net{i}"),
+            mac: vif.address.clone().unwrap_or_else(|| mac_for(spec)),
+        })
+        .collect()
+}
 
 fn version(subnet: &Subnet) -> u8 {
     subnet

@@ -6,6 +6,7 @@ pub mod bdms;
 pub mod flavors;
 pub mod instance_actions;
 pub mod instances;
+pub mod instance_networks;
 pub mod keypairs;
 pub mod quotas;
 pub mod services;

@@ -107,6 +107,7 @@ fn resolve(args: Args, file: ConfigFile) -> anyhow::Result<Settings> {
         compute,
         volume,
         key_repository: file
+        network: file.network,
             .fernet_tokens
             .key_repository
             .unwrap_or_else(|| data_dir.join("fernet-keys")),

@@ -50,6 +50,8 @@ pub struct Settings {
     pub compute: nimbus_compute::ComputeConfig,
     /// Volume service settings (`[backend_defaults]`).
     pub volume: nimbus_volume::VolumeConfig,
+    /// Network service settings (`[network]`).
+    pub network: nimbus_network::NetworkConfig,
 }
 
 /// The catalog: the services served here and their paths.
@@ -108,7 +110,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // One network and one volume service for their APIs and, in process,
     // for the compute service (server ports, volume attachments).
     let network =
-        nimbus_network::NetworkService::new(db.clone(), nimbus_network::NetworkConfig::default())
+        nimbus_network::NetworkService::new(db.clone(), settings.network.clone())
             .context("starting the network service")?;
     let volume =
         nimbus_volume::VolumeService::new(db.clone(), settings.volume.clone(), Some(image.clone()))

@@ -27,7 +27,7 @@ fn test_guest() -> PathBuf {
 
 /// Uploads the test guest as kernel, ramdisk and root images; returns the
 /// root image's id.
-fn upload_guest(cloud: &Cloud, name: &str) -> String {
+pub(crate) fn upload_guest(cloud: &Cloud, name: &str) -> String {
     let guest = test_guest();
     let file = |f: &str| guest.join(f).to_string_lossy().into_owned();
     let kernel = cloud.openstack_json(&[
@@ -72,7 +72,7 @@ fn upload_guest(cloud: &Cloud, name: &str) -> String {
     root["id"].as_str().unwrap().to_string()
 }
 
-fn setup(cloud: &Cloud, image: &str) -> String {
+pub(crate) fn setup(cloud: &Cloud, image: &str) -> String {
     let image_id = upload_guest(cloud, image);
     cloud.openstack_ok(&[
         "flavor", "create", "--ram", "192", "--disk", "1", "--vcpus", "1", "m1.test",
@@ -89,11 +89,11 @@ fn setup(cloud: &Cloud, image: &str) -> String {
     image_id
 }
 
-fn console(cloud: &Cloud, server: &str) -> String {
+pub(crate) fn console(cloud: &Cloud, server: &str) -> String {
     cloud.openstack_ok(&["console", "log", "show", server])
 }
 
-fn wait_console(cloud: &Cloud, server: &str, needle: &str) -> String {
+pub(crate) fn wait_console(cloud: &Cloud, server: &str, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let text = console(cloud, server);
@@ -108,12 +108,12 @@ fn wait_console(cloud: &Cloud, server: &str, needle: &str) -> String {
     }
 }
 
-fn status(cloud: &Cloud, server: &str) -> String {
+pub(crate) fn status(cloud: &Cloud, server: &str) -> String {
     let s = cloud.openstack_json(&["server", "show", server]);
     s["status"].as_str().unwrap_or_default().to_string()
 }
 
-fn wait_status(cloud: &Cloud, server: &str, want: &str) {
+pub(crate) fn wait_status(cloud: &Cloud, server: &str, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let now = status(cloud, server);
