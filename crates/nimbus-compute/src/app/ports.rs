@@ -167,23 +167,25 @@ pub async fn api_vifs(
 }
 
 /// Fills nova's `addresses` of server views (by their `id`) from their
-/// ports (fixed and floating), and `security_groups` (show and detail
-/// only, and only when the ports have groups, as nova's
-/// `_add_security_grps`).
+/// ports, fixed and floating. `full` is the show/detail view: addresses
+/// with `OS-EXT-IPS:type` and `OS-EXT-IPS-MAC:mac_addr`, and
+/// `security_groups` when the ports have groups (nova's
+/// `_add_security_grps`); the update view before 2.75 has neither
+/// (`extend_address=False`, `show_sec_grp=False`).
 pub async fn fill_addresses(
     svc: &ComputeService,
     ctx: &RequestContext,
     servers: &mut [Value],
-    with_security_groups: bool,
+    full: bool,
 ) -> Result<(), ApiError> {
     for server in servers {
         let Some(uuid) = server["id"].as_str().map(str::to_string) else {
             continue;
         };
         let vifs = api_vifs(svc, ctx, &uuid).await?;
-        server["addresses"] = net::addresses(&vifs, true);
+        server["addresses"] = net::addresses(&vifs, full);
         let groups = net::security_groups(&vifs);
-        if with_security_groups && !groups.is_empty() {
+        if full && !groups.is_empty() {
             server["security_groups"] = groups.iter().map(|g| json!({"name": g})).collect();
         }
     }
