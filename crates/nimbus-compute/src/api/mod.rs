@@ -12,9 +12,12 @@ pub mod hypervisors;
 pub mod instance_actions;
 pub mod keypairs;
 pub mod limits;
+pub mod lock;
 pub mod quota_sets;
 pub mod server_actions;
+pub mod server_groups;
 pub mod server_metadata;
+pub mod server_tags;
 pub mod servers;
 pub mod services;
 pub mod server_networks;
@@ -146,6 +149,8 @@ fn v21_routes(service: ComputeService) -> Router {
         .merge(servers::routes())
         .merge(server_actions::routes())
         .merge(server_metadata::routes())
+        .merge(server_tags::routes())
+        .merge(server_groups::routes())
         .merge(instance_actions::routes())
         .merge(volume_attachments::routes())
         .with_state(service)

@@ -101,6 +101,14 @@ async fn server_action(
             };
             simple(action).await
         }
+        "lock" => {
+            super::lock::lock_action(&svc, &ctx, mv, &id, args).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "unlock" => {
+            super::lock::unlock_action(&svc, &ctx, &id).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
         "os-getConsoleOutput" => {
             reject_extra(args, &["length"], name)?;
             let length = match args.get("length") {

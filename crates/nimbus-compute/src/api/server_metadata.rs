@@ -59,6 +59,7 @@ async fn writable(
     if !ctx.can_write() {
         return Err(ApiError::policy("os_compute_api:server-metadata:update"));
     }
+    crate::app::lock::check_lock(ctx, &i)?;
     if !matches!(
         i.vm_state.as_str(),
         "active" | "paused" | "suspended" | "stopped" | "building"

@@ -276,6 +276,9 @@ pub fn parse_create(body: &Value, mv: Microversion) -> Result<CreateRequest, Api
     if !mv.at_least(2, 57) {
         allowed.push("personality");
     }
+    if mv.at_least(2, 52) {
+        allowed.push("tags");
+    }
     if mv.at_least(2, 19) {
         allowed.push("description");
     }
@@ -413,6 +416,10 @@ pub fn parse_create(body: &Value, mv: Microversion) -> Result<CreateRequest, Api
         }
         req.hostname = Some(h);
     }
+    if let Some(v) = s.get("tags") {
+        req.tags = super::server_tags::parse_tags(v)?;
+    }
+    req.group = super::server_groups::group_hint(top)?;
     Ok(req)
 }
 
@@ -548,7 +555,7 @@ fn parse_list(query: Option<&str>, ctx: &RequestContext) -> Result<ListQuery, Ap
     Ok(q)
 }
 
-fn url_pairs(q: &str) -> Vec<(String, String)> {
+pub(crate) fn url_pairs(q: &str) -> Vec<(String, String)> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
@@ -622,10 +629,12 @@ fn list_links(
 async fn server_list(
     State(svc): State<ComputeService>,
     ctx: RequestContext,
+    mv: Microversion,
     Extension(base): Extension<BaseUrl>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let q = parse_list(query.as_deref(), &ctx)?;
+    let mut q = parse_list(query.as_deref(), &ctx)?;
+    q.extras = super::server_tags::list_extras(&url_pairs(query.as_deref().unwrap_or("")), mv)?;
     let page = servers::server_list(&svc, &ctx, q.clone()).await?;
     let mut body = json!({
         "servers": page.iter().map(|i| views::server_brief(i, &base)).collect::<Vec<_>>(),
@@ -643,7 +652,8 @@ async fn server_detail(
     Extension(base): Extension<BaseUrl>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let q = parse_list(query.as_deref(), &ctx)?;
+    let mut q = parse_list(query.as_deref(), &ctx)?;
+    q.extras = super::server_tags::list_extras(&url_pairs(query.as_deref().unwrap_or("")), mv)?;
     let page = servers::server_list(&svc, &ctx, q.clone()).await?;
     let mut body = json!({
         "servers": page.iter().map(|i| views::server(i, mv, &ctx, &base, View::Detail)).collect::<Vec<_>>(),

@@ -192,22 +192,22 @@ pub fn server(
         }
     }
     if mv.at_least(2, 9) {
-        s.insert("locked".into(), json!(false));
+        s.insert("locked".into(), json!(i.extras.locked()));
     }
     if mv.at_least(2, 19) {
         s.insert("description".into(), json!(i.display_description));
     }
     if mv.at_least(2, 26) {
-        s.insert("tags".into(), json!([]));
+        s.insert("tags".into(), json!(i.extras.tags));
     }
     if mv.at_least(2, 63) {
         s.insert("trusted_image_certificates".into(), Value::Null);
     }
     if mv.at_least(2, 71) && view != View::Detail {
-        s.insert("server_groups".into(), json!([]));
+        s.insert("server_groups".into(), json!(i.extras.server_groups));
     }
     if mv.at_least(2, 73) {
-        s.insert("locked_reason".into(), Value::Null);
+        s.insert("locked_reason".into(), json!(i.extras.locked_reason));
     }
     if mv.at_least(2, 96) {
         s.insert("pinned_availability_zone".into(), Value::Null);

@@ -107,6 +107,7 @@ pub async fn server_action(
     if !ctx.can_write() {
         return Err(ApiError::policy("os_compute_api:servers:action"));
     }
+    super::lock::check_lock(ctx, &instance)?;
     let (name, allowed, task, event) = action.rules();
     claim(svc, &instance, name, allowed, task).await?;
     let action_id = instance_actions::action_start(

@@ -5,13 +5,17 @@ pub mod actions;
 pub mod flavors;
 pub mod hosts;
 pub mod keypairs;
+pub mod lock;
 pub mod ports;
 pub mod quotas;
 pub mod rebuild;
+pub mod scheduler;
+pub mod server_groups;
 pub mod recovery;
 pub mod servers;
 pub mod snapshot;
 pub mod sshkey;
+pub mod tags;
 pub mod tasks;
 pub mod volumes;
 

@@ -263,6 +263,10 @@ pub async fn in_use(
     out.insert("instances".into(), used.instances);
     out.insert("cores".into(), used.cores);
     out.insert("ram".into(), used.ram_mb);
+    out.insert(
+        "server_groups".into(),
+        crate::app::server_groups::group_count(svc, project).await?,
+    );
     // Key pairs belong to users: a project's usage of them is nova's 0.
     if let Some(user) = user.filter(|u| !u.is_empty()) {
         out.insert(

@@ -45,6 +45,7 @@ pub async fn server_rebuild(
     if !ctx.can_write() {
         return Err(ApiError::policy("os_compute_api:servers:rebuild"));
     }
+    super::lock::check_lock(ctx, &instance)?;
     let image = svc
         .images()
         .image_get(ctx, &req.image_ref)

@@ -63,6 +63,10 @@ pub struct CreateRequest {
     pub min_count: u32,
     /// `max_count`.
     pub max_count: u32,
+    /// `tags` (2.52), validated.
+    pub tags: Vec<String>,
+    /// The `group` scheduler hint: the server group the servers join.
+    pub group: Option<String>,
     /// `description` (2.19).
     pub description: Option<String>,
     /// `accessIPv4`.
@@ -301,6 +305,7 @@ pub async fn server_create(
     .await?;
     let count = u32::try_from(count).unwrap_or(0).max(1);
 
+    let group = super::server_groups::group_for_boot_hint(svc, ctx, &req.group, count).await?;
     let reservation = reservation_id();
     let admin_pass = req.admin_pass.clone().unwrap_or_else(generate_password);
     let now = now_micros();
@@ -361,6 +366,7 @@ pub async fn server_create(
             created_at: now,
             updated_at: now,
             metadata: req.metadata.clone(),
+            extras: Default::default(),
         });
     }
     instances::instances_create(svc.db().pool(), &rows).await?;
@@ -374,6 +380,7 @@ pub async fn server_create(
         }
         return Err(err);
     }
+    super::server_groups::boot_extras(svc, ctx, group.as_ref(), &req.tags, &rows).await?;
     for row in &rows {
         let action = instance_actions::action_start(
             svc.db().pool(),
@@ -420,6 +427,8 @@ pub struct ListQuery {
     pub name: Option<String>,
     /// The rest.
     pub filter: ListFilter,
+    /// Tag and `locked` filters.
+    pub extras: super::tags::ListExtras,
     /// `limit`.
     pub limit: usize,
     /// `marker`.
@@ -455,6 +464,7 @@ pub async fn server_list(
     if let Some(re) = &name_re {
         all.retain(|i| re.is_match(&i.display_name));
     }
+    all.retain(|i| q.extras.matches(&i.extras.tags, i.extras.locked()));
     if let Some(pattern) = &q.ip {
         super::ports::retain_with_address(svc, ctx, &mut all, pattern).await?;
     }
@@ -528,6 +538,7 @@ pub async fn server_delete(
     if !ctx.can_write() {
         return Err(ApiError::policy("os_compute_api:servers:delete"));
     }
+    super::lock::check_lock(ctx, &i)?;
     instances::instance_set_states(
         svc.db().pool(),
         &i.uuid,

@@ -298,14 +298,10 @@ async fn build_and_run(svc: &ComputeService, job: BuildJob) {
         Ok(Some(i)) if !i.deleted && i.task_state.as_deref() != Some("deleting") => {}
         _ => return,
     }
-    let _ = instances::instance_set_states(
-        pool,
-        &uuid,
-        "building",
-        Some("spawning"),
-        PowerState::NoState as i64,
-    )
-    .await;
+    // The scheduler's turn: task_state spawning, or ERROR with NoValidHost.
+    if !super::scheduler::schedule(svc, &job.instance, &job.action_id).await {
+        return;
+    }
     let result = async {
         // Ports before the disks, as nova's _build_resources.
         super::ports::allocate(svc, &job.ctx, &uuid).await?;

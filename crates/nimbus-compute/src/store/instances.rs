@@ -87,6 +87,8 @@ pub struct Instance {
     pub updated_at: i64,
     /// Metadata key/values.
     pub metadata: BTreeMap<String, String>,
+    /// Lock, tags and server group (filled by get and list).
+    pub extras: super::extras::InstanceExtras,
 }
 
 /// nova's instance fault: what went wrong, shown on ERROR servers.
@@ -168,6 +170,7 @@ fn from_row(row: &AnyRow) -> Result<Instance, ComputeError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         metadata: BTreeMap::new(),
+        extras: Default::default(),
     })
 }
 
@@ -250,6 +253,7 @@ pub async fn instance_get(pool: &Pool, uuid: &str) -> Result<Option<Instance>, C
     let Some(row) = row else { return Ok(None) };
     let mut instance = from_row(&row)?;
     instance.metadata = metadata_get(pool, uuid).await?;
+    super::extras::extras_fill_one(pool, &mut instance).await?;
     Ok(Some(instance))
 }
 
@@ -351,6 +355,7 @@ pub async fn instances_list(pool: &Pool, f: &ListFilter) -> Result<Vec<Instance>
             i.metadata = m.clone();
         }
     }
+    super::extras::extras_fill(pool, &mut out).await?;
     Ok(out)
 }
 

@@ -3,11 +3,14 @@
 //! (see `nimbus-db`).
 
 pub mod bdms;
+pub mod extras;
 pub mod flavors;
 pub mod instance_actions;
 pub mod instances;
 pub mod instance_networks;
 pub mod keypairs;
 pub mod quotas;
+pub mod server_groups;
 pub mod services;
+pub mod tags;
 pub mod usage;
