@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::app::web_download::ImportFiltering;
+
 /// Settings of the image service.
 #[derive(Debug, Clone)]
 pub struct ImageConfig {
@@ -24,7 +26,7 @@ pub struct ImageConfig {
     /// `api_limit_max`: largest page.
     pub api_limit_max: usize,
     /// `[import_filtering_opts]`: which URLs `web-download` may fetch.
-    pub import_filtering: crate::app::web_download::ImportFiltering,
+    pub import_filtering: ImportFiltering,
 }
 
 impl ImageConfig {
@@ -70,19 +72,6 @@ pub struct GlanceStoreSection {
     /// Image data per project, bytes or with glance's units (`10GB`:
     /// `B`, `KB`, `MB`, `GB`, `TB`, powers of 1024); 0 is unlimited [default: 0].
     pub user_storage_quota: Option<StorageQuota>,
-    /// `web-download` URL schemes allowed [default: http, https]
-    /// (glance's `[import_filtering_opts]`, like the five below).
-    pub allowed_schemes: Option<Vec<String>>,
-    /// `web-download` URL schemes refused when none are allowed explicitly.
-    pub disallowed_schemes: Option<Vec<String>>,
-    /// `web-download` hosts allowed [default: any].
-    pub allowed_hosts: Option<Vec<String>>,
-    /// `web-download` hosts refused when none are allowed explicitly.
-    pub disallowed_hosts: Option<Vec<String>>,
-    /// `web-download` explicit ports allowed [default: 80, 443].
-    pub allowed_ports: Option<Vec<u16>>,
-    /// `web-download` ports refused when none are allowed explicitly.
-    pub disallowed_ports: Option<Vec<u16>>,
 }
 
 impl GlanceStoreSection {
@@ -101,23 +90,6 @@ impl GlanceStoreSection {
         if let Some(quota) = self.user_storage_quota {
             config.user_storage_quota = quota.0;
         }
-        let filtering = &mut config.import_filtering;
-        for (value, target) in [
-            (&self.allowed_schemes, &mut filtering.allowed_schemes),
-            (&self.disallowed_schemes, &mut filtering.disallowed_schemes),
-            (&self.allowed_hosts, &mut filtering.allowed_hosts),
-            (&self.disallowed_hosts, &mut filtering.disallowed_hosts),
-        ] {
-            if let Some(value) = value {
-                *target = value.iter().map(|v| v.to_lowercase()).collect();
-            }
-        }
-        if let Some(ports) = &self.allowed_ports {
-            filtering.allowed_ports = ports.clone();
-        }
-        if let Some(ports) = &self.disallowed_ports {
-            filtering.disallowed_ports = ports.clone();
-        }
         if let Some(host) = &self.s3_store_host {
             config.s3 = Some(crate::backend::s3::S3Config {
                 endpoint: Some(host.clone()),
@@ -134,6 +106,53 @@ impl GlanceStoreSection {
             });
         }
         config
+    }
+}
+
+/// glance-api.conf's `[import_filtering_opts]`: which URLs `web-download`
+/// may fetch. An option left out keeps glance's default.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportFilteringSection {
+    /// URL schemes allowed [default: http, https].
+    pub allowed_schemes: Option<Vec<String>>,
+    /// URL schemes refused when `allowed_schemes` is empty [default: none].
+    pub disallowed_schemes: Option<Vec<String>>,
+    /// Hosts allowed [default: any]. A host listed here may also resolve to
+    /// a loopback or link-local address, which is refused otherwise.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Hosts refused when `allowed_hosts` is empty [default: none].
+    pub disallowed_hosts: Option<Vec<String>>,
+    /// Explicit ports allowed [default: 80, 443].
+    pub allowed_ports: Option<Vec<u16>>,
+    /// Ports refused when `allowed_ports` is empty [default: none].
+    pub disallowed_ports: Option<Vec<u16>>,
+}
+
+impl ImportFilteringSection {
+    /// The filter with glance's defaults for what is not set.
+    pub fn resolve(&self) -> ImportFiltering {
+        let mut filtering = ImportFiltering::default();
+        for (value, target) in [
+            (&self.allowed_schemes, &mut filtering.allowed_schemes),
+            (&self.disallowed_schemes, &mut filtering.disallowed_schemes),
+            (&self.allowed_hosts, &mut filtering.allowed_hosts),
+            (&self.disallowed_hosts, &mut filtering.disallowed_hosts),
+        ] {
+            if let Some(value) = value {
+                *target = value
+                    .iter()
+                    .map(|v| v.trim_end_matches('.').to_lowercase())
+                    .collect();
+            }
+        }
+        if let Some(ports) = &self.allowed_ports {
+            filtering.allowed_ports = ports.clone();
+        }
+        if let Some(ports) = &self.disallowed_ports {
+            filtering.disallowed_ports = ports.clone();
+        }
+        filtering
     }
 }
 
@@ -187,6 +206,27 @@ mod tests {
         serde_json::from_str::<StorageQuota>(json)
             .map(|q| q.0)
             .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn import_filtering_keeps_glances_defaults() {
+        let none: ImportFilteringSection = serde_json::from_str("{}").unwrap();
+        assert_eq!(none.resolve(), ImportFiltering::default());
+        let set: ImportFilteringSection = serde_json::from_str(
+            r#"{"allowed_hosts": ["Images.Example.COM."], "allowed_ports": [8080],
+                "disallowed_schemes": ["ftp"]}"#,
+        )
+        .unwrap();
+        let f = set.resolve();
+        assert_eq!(f.allowed_hosts, ["images.example.com"]);
+        assert_eq!(f.allowed_ports, [8080]);
+        assert_eq!(f.disallowed_schemes, ["ftp"]);
+        assert_eq!(f.allowed_schemes, ["http", "https"]);
+        assert!(serde_json::from_str::<ImportFilteringSection>(r#"{"allowed_host": []}"#).is_err());
+        assert!(
+            serde_json::from_str::<ImportFilteringSection>(r#"{"allowed_ports": [70000]}"#)
+                .is_err()
+        );
     }
 
     #[test]

@@ -1,14 +1,21 @@
 //! The upload pipeline: one streaming pass over the data that computes MD5
 //! and SHA-512, feeds the format inspector and writes a temporary file,
-//! with memory bounded by two small channels of chunks.
+//! with memory bounded by small channels of batches.
 //!
-//! MD5 runs on its own thread so the two hashes use both cores; SHA-512,
-//! the inspector and the file write share the other. Nothing is kept if the
-//! pipeline is dropped before [`Pipeline::finish`]: the temporary file is
-//! deleted with it.
+//! The body's chunks are gathered (not copied) into batches of about 1 MiB
+//! and each batch is shared by three workers on their own threads: SHA-512
+//! plus the inspector, MD5, and the file writer. SHA-512 is the slowest
+//! step, so the other two must stay off its thread; batching keeps the
+//! cost per chunk (channel sends, thread wake-ups) out of the way of small
+//! frames. The writer has the kernel write the file back while data still
+//! arrives (an `fdatasync` every few MiB on a helper thread), so the final
+//! fsync only waits for the tail. Nothing is kept if the pipeline is
+//! dropped before [`Pipeline::finish`]: the temporary file is deleted.
 
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use md5::{Digest as _, Md5};
@@ -17,11 +24,13 @@ use tempfile::NamedTempFile;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Chunks in flight per worker; with hyper's chunks (at most a few hundred
-/// KiB) this bounds the memory an upload holds.
-const CHANNEL_CHUNKS: usize = 8;
-/// Write buffer of the temporary file.
-const WRITE_BUFFER: usize = 1 << 20;
+/// A batch is sent to the workers once it holds this many bytes.
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches in flight per worker: with [`BATCH_BYTES`] this bounds the memory
+/// an upload holds to a few MiB whatever the client's frame sizes.
+const CHANNEL_BATCHES: usize = 4;
+/// The writer asks for write-back after this many new bytes.
+const WRITEBACK_BYTES: u64 = 32 << 20;
 
 /// What the format inspector concluded about a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,18 +95,29 @@ pub struct Staged {
     pub verdict: FormatVerdict,
 }
 
-struct MainOutput {
-    file: NamedTempFile,
+/// One batch of body chunks, shared by the workers.
+type Batch = Arc<Vec<Bytes>>;
+
+struct HashOutput {
     sha512: String,
     verdict: FormatVerdict,
 }
 
+struct Workers {
+    hash: JoinHandle<Result<HashOutput, PipelineError>>,
+    md5: JoinHandle<String>,
+    writer: JoinHandle<Result<NamedTempFile, PipelineError>>,
+}
+
 /// A running upload: push chunks, then finish.
 pub struct Pipeline {
-    main_tx: Option<mpsc::Sender<Bytes>>,
-    md5_tx: Option<mpsc::Sender<Bytes>>,
-    main: JoinHandle<Result<MainOutput, PipelineError>>,
-    md5: JoinHandle<String>,
+    senders: Option<[mpsc::Sender<Batch>; 3]>,
+    /// Taken when the workers are awaited (once).
+    workers: Option<Workers>,
+    /// Tells the writer the data will not be kept: no fsync, delete at once.
+    abandoned: Arc<AtomicBool>,
+    pending: Vec<Bytes>,
+    pending_bytes: usize,
     size: u64,
     limit: u64,
 }
@@ -109,6 +129,23 @@ impl std::fmt::Debug for Pipeline {
             .field("limit", &self.limit)
             .finish()
     }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        // Dropped before `finish` (refused, too large, client gone): the
+        // workers end on their own once the channels close; the writer
+        // then deletes the file without syncing it first.
+        self.abandoned.store(true, Ordering::Relaxed);
+    }
+}
+
+fn worker_failed(e: tokio::task::JoinError) -> PipelineError {
+    PipelineError::Worker(e.to_string())
+}
+
+fn already_finished() -> PipelineError {
+    PipelineError::Worker("pipeline already finished".into())
 }
 
 impl Pipeline {
@@ -128,16 +165,25 @@ impl Pipeline {
             .prefix(".upload-")
             .tempfile_in(dir)
             .map_err(io)?;
-        let (main_tx, main_rx) = mpsc::channel(CHANNEL_CHUNKS);
-        let (md5_tx, md5_rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let (hash_tx, hash_rx) = mpsc::channel(CHANNEL_BATCHES);
+        let (md5_tx, md5_rx) = mpsc::channel(CHANNEL_BATCHES);
+        let (write_tx, write_rx) = mpsc::channel(CHANNEL_BATCHES);
+        let abandoned = Arc::new(AtomicBool::new(false));
         let dir = dir.to_path_buf();
-        let main = tokio::task::spawn_blocking(move || main_worker(main_rx, file, observer, dir));
-        let md5 = tokio::task::spawn_blocking(move || md5_worker(md5_rx));
+        let writer_abandoned = Arc::clone(&abandoned);
+        let workers = Workers {
+            hash: tokio::task::spawn_blocking(move || hash_worker(hash_rx, observer)),
+            md5: tokio::task::spawn_blocking(move || md5_worker(md5_rx)),
+            writer: tokio::task::spawn_blocking(move || {
+                write_worker(write_rx, file, dir, &writer_abandoned)
+            }),
+        };
         Ok(Pipeline {
-            main_tx: Some(main_tx),
-            md5_tx: Some(md5_tx),
-            main,
-            md5,
+            senders: Some([hash_tx, md5_tx, write_tx]),
+            workers: Some(workers),
+            abandoned,
+            pending: Vec::new(),
+            pending_bytes: 0,
             size: 0,
             limit,
         })
@@ -157,90 +203,189 @@ impl Pipeline {
         if self.size > self.limit {
             return Err(PipelineError::TooLarge { limit: self.limit });
         }
-        let (Some(main_tx), Some(md5_tx)) = (&self.main_tx, &self.md5_tx) else {
-            return Err(PipelineError::Worker("pipeline already finished".into()));
-        };
-        if main_tx.send(chunk.clone()).await.is_err() {
-            // The worker stopped early: its result says why.
-            self.main_tx = None;
-            return Err(self.main_error().await);
-        }
-        if md5_tx.send(chunk).await.is_err() {
-            return Err(PipelineError::Worker("md5 worker stopped".into()));
+        self.pending_bytes += chunk.len();
+        self.pending.push(chunk);
+        if self.pending_bytes >= BATCH_BYTES {
+            self.flush().await?;
         }
         Ok(())
     }
 
-    async fn main_error(&mut self) -> PipelineError {
-        match (&mut self.main).await {
-            Ok(Err(e)) => e,
-            Ok(Ok(_)) => PipelineError::Worker("writer stopped early".into()),
-            Err(e) => PipelineError::Worker(e.to_string()),
+    /// Hands the pending chunks to every worker.
+    async fn flush(&mut self) -> Result<(), PipelineError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch: Batch = Arc::new(std::mem::take(&mut self.pending));
+        self.pending_bytes = 0;
+        let Some(senders) = &self.senders else {
+            return Err(already_finished());
+        };
+        for tx in senders {
+            if tx.send(Arc::clone(&batch)).await.is_err() {
+                // A worker stopped early: its result says why.
+                return Err(self.stopped_early().await);
+            }
+        }
+        Ok(())
+    }
+
+    /// Why a worker stopped before the end of the stream. The temporary file
+    /// is gone when this returns.
+    async fn stopped_early(&mut self) -> PipelineError {
+        self.abandoned.store(true, Ordering::Relaxed);
+        self.senders = None;
+        let Some(workers) = self.workers.take() else {
+            return already_finished();
+        };
+        let hashed = workers.hash.await;
+        let written = workers.writer.await;
+        match (hashed, written) {
+            (Ok(Err(e)), _) => e,
+            (Err(e), _) => worker_failed(e),
+            (_, Ok(Err(e))) => e,
+            (_, Err(e)) => worker_failed(e),
+            _ => PipelineError::Worker("md5 worker stopped early".into()),
         }
     }
 
     /// Ends the stream: waits for the workers, fsyncs the file and returns it.
+    /// On error the temporary file is gone when this returns.
     pub async fn finish(mut self) -> Result<Staged, PipelineError> {
-        self.main_tx = None;
-        self.md5_tx = None;
-        let main = (&mut self.main)
-            .await
-            .map_err(|e| PipelineError::Worker(e.to_string()))??;
-        let md5 = (&mut self.md5)
-            .await
-            .map_err(|e| PipelineError::Worker(e.to_string()))?;
+        self.flush().await?;
+        self.senders = None;
+        let workers = self.workers.take().ok_or_else(already_finished)?;
+        let hashed = match workers.hash.await.map_err(worker_failed) {
+            Ok(Ok(hashed)) => hashed,
+            Ok(Err(e)) | Err(e) => {
+                self.abandoned.store(true, Ordering::Relaxed);
+                let _ = workers.writer.await;
+                return Err(e);
+            }
+        };
+        let file = workers.writer.await.map_err(worker_failed)??;
+        let md5 = workers.md5.await.map_err(worker_failed)?;
         Ok(Staged {
-            file: main.file,
+            file,
             size: self.size,
             md5,
-            sha512: main.sha512,
-            verdict: main.verdict,
+            sha512: hashed.sha512,
+            verdict: hashed.verdict,
         })
     }
 }
 
-fn main_worker(
-    mut rx: mpsc::Receiver<Bytes>,
-    file: NamedTempFile,
+/// SHA-512 and the inspector: the slowest step, alone on its thread.
+fn hash_worker(
+    mut rx: mpsc::Receiver<Batch>,
     mut observer: Box<dyn FormatObserver>,
-    dir: PathBuf,
-) -> Result<MainOutput, PipelineError> {
-    let io = |source| PipelineError::Io {
-        path: dir.clone(),
-        source,
-    };
+) -> Result<HashOutput, PipelineError> {
     let mut sha = Sha512::new();
-    let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-    while let Some(chunk) = rx.blocking_recv() {
-        // A panic inside the inspector is an internal error, and internal
-        // errors count as unsafe.
-        let fed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observer.feed(&chunk)))
-            .unwrap_or_else(|_| Err("the format inspector failed on this data".into()));
-        fed.map_err(PipelineError::Refused)?;
-        sha.update(&chunk);
-        out.write_all(&chunk).map_err(io)?;
+    while let Some(batch) = rx.blocking_recv() {
+        for chunk in batch.iter() {
+            // A panic inside the inspector is an internal error, and internal
+            // errors count as unsafe.
+            let fed =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observer.feed(chunk)))
+                    .unwrap_or_else(|_| Err("the format inspector failed on this data".into()));
+            fed.map_err(PipelineError::Refused)?;
+            sha.update(chunk);
+        }
     }
-    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
-    file.as_file().sync_all().map_err(io)?;
     let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observer.finish()))
         .unwrap_or_else(|_| FormatVerdict {
             format: "unknown".into(),
             virtual_size: None,
             safety: Err("the format inspector failed on this data".into()),
         });
-    Ok(MainOutput {
-        file,
+    Ok(HashOutput {
         sha512: hex::encode(sha.finalize()),
         verdict,
     })
 }
 
-fn md5_worker(mut rx: mpsc::Receiver<Bytes>) -> String {
+fn md5_worker(mut rx: mpsc::Receiver<Batch>) -> String {
     let mut md5 = Md5::new();
-    while let Some(chunk) = rx.blocking_recv() {
-        md5.update(&chunk);
+    while let Some(batch) = rx.blocking_recv() {
+        for chunk in batch.iter() {
+            md5.update(chunk);
+        }
     }
     hex::encode(md5.finalize())
+}
+
+/// Writes the batches (one `writev` per batch, no copy) and fsyncs at the
+/// end. Every [`WRITEBACK_BYTES`] a helper thread runs `fdatasync` on a
+/// second handle of the file, so the disk writes while data still arrives
+/// and the writer itself never waits for it.
+fn write_worker(
+    mut rx: mpsc::Receiver<Batch>,
+    file: NamedTempFile,
+    dir: PathBuf,
+    abandoned: &AtomicBool,
+) -> Result<NamedTempFile, PipelineError> {
+    let io = |source| PipelineError::Io {
+        path: dir.clone(),
+        source,
+    };
+    let (kick, kicks) = std::sync::mpsc::sync_channel::<()>(1);
+    // Without the helper (no second handle, no thread) only the final
+    // fsync writes back: slower, not wrong.
+    let syncer = file.as_file().try_clone().ok().and_then(|handle| {
+        std::thread::Builder::new()
+            .name("image-writeback".into())
+            .spawn(move || {
+                // Errors here are not lost: the final fsync reports them.
+                while kicks.recv().is_ok() {
+                    let _ = handle.sync_data();
+                }
+            })
+            .ok()
+    });
+    let mut since_kick = 0u64;
+    let mut out = file.as_file();
+    let mut result = Ok(());
+    while let Some(batch) = rx.blocking_recv() {
+        if abandoned.load(Ordering::Relaxed) {
+            break;
+        }
+        if let Err(e) = write_all_vectored(&mut out, &batch) {
+            result = Err(io(e));
+            break;
+        }
+        since_kick += batch.iter().map(|c| c.len() as u64).sum::<u64>();
+        // A full slot means a sync is still running: it will cover this
+        // data too when it gets there, or the final fsync will.
+        if since_kick >= WRITEBACK_BYTES && kick.try_send(()).is_ok() {
+            since_kick = 0;
+        }
+    }
+    drop(kick);
+    if let Some(syncer) = syncer {
+        let _ = syncer.join();
+    }
+    result?;
+    if abandoned.load(Ordering::Relaxed) {
+        // Dropping the file deletes it; syncing it first would be wasted.
+        return Err(PipelineError::Worker("upload abandoned".into()));
+    }
+    file.as_file().sync_all().map_err(io)?;
+    Ok(file)
+}
+
+/// `write_all` for a list of buffers.
+fn write_all_vectored(out: &mut impl Write, chunks: &[Bytes]) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        match out.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -302,6 +447,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn tiny_frames_are_gathered_and_written_whole() {
+        // More chunks per batch than one writev takes (IOV_MAX is 1024).
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..2_500_000u32).map(|i| (i * 13 % 253) as u8).collect();
+        let mut p = Pipeline::start(dir.path(), plain(), u64::MAX).unwrap();
+        for chunk in data.chunks(17) {
+            p.push(Bytes::copy_from_slice(chunk)).await.unwrap();
+        }
+        let staged = p.finish().await.unwrap();
+        assert_eq!(staged.size, data.len() as u64);
+        assert_eq!(staged.sha512, hex::encode(Sha512::digest(&data)));
+        assert_eq!(staged.md5, hex::encode(Md5::digest(&data)));
+        assert_eq!(std::fs::read(staged.file.path()).unwrap(), data);
+    }
+
+    #[tokio::test]
     async fn over_the_limit_stops_and_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let mut p = Pipeline::start(dir.path(), plain(), 100).unwrap();
@@ -333,7 +494,7 @@ mod tests {
         p.push(Bytes::from_static(b"fine")).await.unwrap();
         let mut result = Ok(());
         // The refusal surfaces on a later push once the worker has seen it.
-        for _ in 0..CHANNEL_CHUNKS + 4 {
+        for _ in 0..CHANNEL_BATCHES + 4 {
             result = p.push(Bytes::from_static(b"EVIL")).await;
             if result.is_err() {
                 break;

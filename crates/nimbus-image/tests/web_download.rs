@@ -67,6 +67,8 @@ async fn web_download_imports_filters_and_refuses() {
     let port = source(qcow2.clone(), elsewhere).await;
     let h = harness_with(false, |c| {
         c.import_filtering.allowed_ports = vec![port];
+        // Loopback is refused unless listed.
+        c.import_filtering.allowed_hosts = vec!["127.0.0.1".into()];
         c.image_size_cap = 1 << 20;
     })
     .await
@@ -103,6 +105,9 @@ async fn web_download_imports_filters_and_refuses() {
         "file:///etc/passwd".into(),
         format!("ftp://127.0.0.1:{port}/img"),
         format!("http://user:secret@127.0.0.1:{port}/img"),
+        // Not in allowed_hosts, though the same address.
+        format!("http://localhost:{port}/img"),
+        format!("http://127.0.0.2:{port}/img"),
         "not a url".into(),
     ] {
         assert_eq!(import(&h, &id, &bad).await, 400, "{bad}");
@@ -144,4 +149,39 @@ async fn web_download_imports_filters_and_refuses() {
             stored_before = h.stored_files();
         }
     }
+}
+
+#[tokio::test]
+async fn web_download_never_reaches_internal_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let qcow2 = qemu_img_create(dir.path(), "qcow2", &[], "16M");
+    let port = source(qcow2, 1).await;
+    // Glance's defaults apart from the port: no host list at all.
+    let h = harness_with(false, |c| c.import_filtering.allowed_ports = vec![port, 80])
+        .await
+        .unwrap();
+    let id = h
+        .create(
+            "p",
+            json!({"disk_format": "qcow2", "container_format": "bare"}),
+        )
+        .await;
+    for bad in [
+        format!("http://127.0.0.1:{port}/img"),
+        format!("http://127.1:{port}/img"),
+        format!("http://2130706433:{port}/img"),
+        format!("http://[::1]:{port}/img"),
+        format!("http://[::ffff:127.0.0.1]:{port}/img"),
+        format!("http://0.0.0.0:{port}/img"),
+        // A name is checked on the addresses it resolves to.
+        format!("http://localhost:{port}/img"),
+        format!("http://LocalHost.:{port}/img"),
+        // The metadata service of a cloud this one runs in.
+        "http://169.254.169.254/latest/meta-data/".into(),
+        "http://[fe80::1]/a".into(),
+    ] {
+        assert_eq!(import(&h, &id, &bad).await, 400, "{bad}");
+        assert_eq!(h.status_of(&id).await, "queued", "{bad}");
+    }
+    assert!(h.stored_files().is_empty());
 }

@@ -2,11 +2,18 @@
 //! from a URL and streams it through the same hash + inspect pipeline as an
 //! upload. Which URLs may be fetched is Glance's `[import_filtering_opts]`
 //! (schemes, hosts, ports), checked for the URL and for every redirect.
+//! Stricter than Glance: the service never connects to a loopback,
+//! link-local (the metadata service's 169.254.169.254) or unspecified
+//! address unless the operator lists that host in `allowed_hosts`; names
+//! are checked after resolution, on the addresses actually connected to.
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nimbus_common::ApiError;
 use reqwest::Url;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect::{Attempt, Policy};
 
 use super::ImageService;
@@ -58,22 +65,53 @@ fn passes<T: PartialEq>(value: &T, allowed: &[T], denied: &[T]) -> bool {
     }
 }
 
+/// Addresses of this machine or its link (loopback, link-local, unspecified,
+/// also as IPv4-mapped IPv6): never fetched from unless the host is allowed
+/// explicitly.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            // 0.0.0.0/8 reaches this host on Linux.
+            v4.is_loopback() || v4.is_link_local() || v4.octets()[0] == 0
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_internal(IpAddr::V4(v4)),
+            None => {
+                v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
+            }
+        },
+    }
+}
+
+/// As Glance's `hostname`: lowercase, IPv6 without brackets, no trailing dot.
+fn host_of(url: &Url) -> Option<String> {
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
 impl ImportFiltering {
+    /// Whether the operator listed `host` in `allowed_hosts`.
+    fn trusts(&self, host: &str) -> bool {
+        self.allowed_hosts.iter().any(|h| h == host)
+    }
+
     /// Whether `url` may be fetched. The URL parser has already normalised
     /// the host (lowercase; `127.1`, `0x7f.1` and `2130706433` all become
     /// `127.0.0.1`), so encoded addresses cannot slip past a host list.
+    /// A host name is checked again once resolved ([`GuardedResolver`]).
     pub fn allows(&self, url: &Url) -> bool {
-        let Some(host) = url.host_str() else {
+        let Some(host) = host_of(url) else {
             return false;
         };
-        // As Glance's `hostname`: IPv6 without brackets, no trailing dot.
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .trim_end_matches('.')
-            .to_string();
-        let host_ok =
-            !host.is_empty() && passes(&host, &self.allowed_hosts, &self.disallowed_hosts);
+        let internal = host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| is_internal(ip) && !self.trusts(&host));
+        let host_ok = !internal && passes(&host, &self.allowed_hosts, &self.disallowed_hosts);
         // The parser drops a port equal to the scheme's default, as if the
         // URL had none.
         let port_ok = url
@@ -88,10 +126,72 @@ impl ImportFiltering {
     }
 }
 
-/// A client that follows only redirects the filter allows.
+/// Why a host name gives no address to connect to.
+#[derive(Debug)]
+enum LookupError {
+    /// The lookup failed or found nothing.
+    Failed(String),
+    /// Every address is internal ([`is_internal`]).
+    OnlyInternal(String),
+}
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupError::Failed(m) | LookupError::OnlyInternal(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for LookupError {}
+
+/// Resolves `host` and keeps the addresses the service may connect to.
+async fn lookup_outside(host: &str, trusted: bool) -> Result<Vec<SocketAddr>, LookupError> {
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+        .await
+        .map_err(|e| LookupError::Failed(format!("cannot resolve {host}: {e}")))?
+        .collect();
+    if found.is_empty() {
+        return Err(LookupError::Failed(format!("{host} has no address")));
+    }
+    let kept: Vec<SocketAddr> = found
+        .into_iter()
+        .filter(|a| trusted || !is_internal(a.ip()))
+        .collect();
+    if kept.is_empty() {
+        return Err(LookupError::OnlyInternal(format!(
+            "{host} resolves only to loopback or link-local addresses"
+        )));
+    }
+    Ok(kept)
+}
+
+/// The client's resolver: the addresses connected to are the checked ones,
+/// so a name that resolves differently on a second lookup (DNS rebinding)
+/// cannot reach an internal address either.
+struct GuardedResolver {
+    filter: ImportFiltering,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().trim_end_matches('.').to_lowercase();
+        let trusted = self.filter.trusts(&host);
+        Box::pin(async move {
+            let addrs = lookup_outside(&host, trusted).await?;
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// A client that follows only redirects the filter allows and connects only
+/// to addresses outside this machine and its link.
 fn client(filter: ImportFiltering) -> Result<reqwest::Client, reqwest::Error> {
     // reqwest is built without a default TLS provider; ring is ours.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let resolver = Arc::new(GuardedResolver {
+        filter: filter.clone(),
+    });
     let policy = Policy::custom(move |attempt: Attempt| {
         if attempt.previous().len() >= MAX_REDIRECTS {
             attempt.error("too many redirects")
@@ -103,6 +203,7 @@ fn client(filter: ImportFiltering) -> Result<reqwest::Client, reqwest::Error> {
         }
     });
     reqwest::Client::builder()
+        .dns_resolver(resolver)
         .redirect(policy)
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
@@ -145,7 +246,20 @@ impl ImageService {
                     "URI for web-download does not pass filtering: {uri}"
                 ))
             })?;
-        let client = client(self.config.import_filtering.clone()).map_err(ApiError::internal)?;
+        let filter = &self.config.import_filtering;
+        // Refused now when the name is known to lead inside; the resolver
+        // checks again at connect time. A lookup that fails here fails the
+        // import in the background, as Glance's does.
+        if let Some(host) = host_of(&url)
+            && host.parse::<IpAddr>().is_err()
+            && let Err(reason @ LookupError::OnlyInternal(_)) =
+                lookup_outside(&host, filter.trusts(&host)).await
+        {
+            return Err(ApiError::bad_request(format!(
+                "URI for web-download does not pass filtering: {uri} ({reason})"
+            )));
+        }
+        let client = client(filter.clone()).map_err(ApiError::internal)?;
         if !crate::store::images::image_transition(
             self.pool(),
             &image.id,
@@ -216,7 +330,7 @@ mod tests {
         assert!(!allows(&default, "file:///etc/passwd"));
         assert!(!allows(&default, "http://user:pw@example.com/a"));
         let no_localhost = ImportFiltering {
-            disallowed_hosts: vec!["127.0.0.1".into(), "localhost".into()],
+            disallowed_hosts: vec!["localhost".into()],
             ..ImportFiltering::default()
         };
         for url in [
@@ -230,6 +344,38 @@ mod tests {
             assert!(!allows(&no_localhost, url), "{url}");
         }
         assert!(allows(&no_localhost, "http://example.com/a"));
+        // Internal addresses, however written, unless listed in allowed_hosts.
+        let default = ImportFiltering::default();
+        for url in [
+            "http://127.0.0.1/a",
+            "http://127.1/a",
+            "http://0x7f000001/a",
+            "http://127.200.0.1/a",
+            "http://0.0.0.0/a",
+            "http://0/a",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::1]/a",
+            "http://[::]/a",
+            "http://[::ffff:127.0.0.1]/a",
+            "http://[::ffff:169.254.169.254]/a",
+            "http://[fe80::1]/a",
+        ] {
+            assert!(!allows(&default, url), "{url}");
+        }
+        for url in [
+            "http://10.0.0.5/a",
+            "http://192.168.1.1/a",
+            "http://[2001:db8::1]/a",
+        ] {
+            assert!(allows(&default, url), "{url}");
+        }
+        let trusted = ImportFiltering {
+            allowed_hosts: vec!["127.0.0.1".into(), "::1".into()],
+            ..ImportFiltering::default()
+        };
+        assert!(allows(&trusted, "http://127.0.0.1/a"));
+        assert!(allows(&trusted, "http://[::1]/a"));
+        assert!(!allows(&trusted, "http://127.0.0.2/a"));
         // An allow list wins over the deny list.
         let only = ImportFiltering {
             allowed_hosts: vec!["images.example.com".into()],
@@ -248,5 +394,31 @@ mod tests {
         };
         assert!(allows(&ports_denied, "http://example.com:8080/a"));
         assert!(!allows(&ports_denied, "http://example.com:22/a"));
+    }
+
+    #[tokio::test]
+    async fn names_are_checked_once_resolved() {
+        let resolve = |allowed: &[&str], name: &str| {
+            let resolver = GuardedResolver {
+                filter: ImportFiltering {
+                    allowed_hosts: allowed.iter().map(|h| h.to_string()).collect(),
+                    ..ImportFiltering::default()
+                },
+            };
+            resolver.resolve(name.parse().unwrap())
+        };
+        let refused = resolve(&[], "localhost").await.err().unwrap();
+        assert!(refused.to_string().contains("loopback"), "{refused}");
+        assert!(resolve(&[], "localhost.").await.is_err());
+        let addrs: Vec<_> = resolve(&["localhost"], "localhost")
+            .await
+            .unwrap()
+            .collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+        assert!(!addrs.is_empty());
+        assert!(matches!(
+            lookup_outside("localhost", false).await,
+            Err(LookupError::OnlyInternal(_))
+        ));
     }
 }

@@ -52,10 +52,52 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
 }
 
-fn stored(cloud: &Cloud) -> Vec<PathBuf> {
-    let mut all = files_under(&cloud.data_dir().join("images"));
-    all.extend(files_under(&cloud.data_dir().join("images-staging")));
-    all
+/// Where the cloud under test keeps image data: the file store (default) or
+/// an S3 store on a moto server of the test's own.
+enum Store {
+    File,
+    S3(Moto),
+}
+
+impl Store {
+    fn s3() -> Store {
+        Store::S3(start_moto())
+    }
+
+    /// A cloud using this store; its config file goes into `work`.
+    fn cloud(&self, backend: Backend, work: &Path) -> Option<Cloud> {
+        match self {
+            Store::File => Cloud::start(backend),
+            Store::S3(moto) => {
+                let config = work.join("nimbus.toml");
+                std::fs::write(
+                    &config,
+                    format!(
+                        "[glance_store]\ndefault_store = \"s3\"\ns3_store_host = \"{}\"\n\
+                         s3_store_bucket = \"nimbus-images\"\n\
+                         s3_store_access_key = \"testing\"\ns3_store_secret_key = \"testing\"\n",
+                        moto.url
+                    ),
+                )
+                .unwrap();
+                Cloud::start_with(backend, &["--config", config.to_str().unwrap()])
+            }
+        }
+    }
+
+    /// Image data held anywhere: the file store, the staging area and, with
+    /// S3, the bucket's object keys.
+    fn stored(&self, cloud: &Cloud) -> Vec<String> {
+        let mut all: Vec<String> = files_under(&cloud.data_dir().join("images"))
+            .into_iter()
+            .chain(files_under(&cloud.data_dir().join("images-staging")))
+            .map(|p| p.display().to_string())
+            .collect();
+        if let Store::S3(moto) = self {
+            all.extend(moto.keys());
+        }
+        all
+    }
 }
 
 fn show(cloud: &Cloud, image: &str) -> Value {
@@ -80,12 +122,23 @@ fn a_second_project(cloud: &Cloud) -> (User, String) {
     )
 }
 
-/// The acceptance flow of the image service through the CLI.
+/// The acceptance flow of the image service through the CLI, file store.
 fn image_cli(backend: Backend) {
-    let Some(cloud) = Cloud::start(backend) else {
+    cli_flow(backend, Store::File);
+}
+on_both_backends!(image_cli);
+
+/// The acceptance flow with S3 as the default store.
+fn image_cli_s3(backend: Backend) {
+    cli_flow(backend, Store::s3());
+}
+on_both_backends!(image_cli_s3);
+
+fn cli_flow(backend: Backend, store: Store) {
+    let work = tempfile::tempdir().unwrap();
+    let Some(cloud) = store.cloud(backend, work.path()) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
     let src = make_qcow2(work.path(), "cirros.qcow2");
     let src_s = src.to_str().unwrap();
     let created = cloud.openstack_json(&[
@@ -235,19 +288,33 @@ fn image_cli(backend: Backend) {
     assert_eq!(show(&cloud, "cirros2")["status"], "active");
 
     // Delete removes record and data.
-    assert!(!stored(&cloud).is_empty());
+    assert_eq!(store.stored(&cloud).len(), 1, "{:?}", store.stored(&cloud));
     cloud.openstack_ok(&["image", "delete", "cirros2"]);
     failed(cloud.openstack(&["image", "show", &id]), &["show deleted"]);
-    assert!(stored(&cloud).is_empty(), "{:?}", stored(&cloud));
+    assert!(
+        store.stored(&cloud).is_empty(),
+        "{:?}",
+        store.stored(&cloud)
+    );
 }
-on_both_backends!(image_cli);
 
 /// Hostile data through the CLI: refused, the image stays queued, nothing stored.
 fn image_refusals(backend: Backend) {
-    let Some(cloud) = Cloud::start(backend) else {
+    refusals(backend, Store::File);
+}
+on_both_backends!(image_refusals);
+
+/// The same refusals with S3 as the default store: nothing reaches the bucket.
+fn image_refusals_s3(backend: Backend) {
+    refusals(backend, Store::s3());
+}
+on_both_backends!(image_refusals_s3);
+
+fn refusals(backend: Backend, store: Store) {
+    let work = tempfile::tempdir().unwrap();
+    let Some(cloud) = store.cloud(backend, work.path()) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
     let backing = work.path().join("backed.qcow2");
     run(
         "qemu-img",
@@ -301,9 +368,12 @@ fn image_refusals(backend: Backend) {
         &["qcow2 declared raw"],
     );
     assert_refused_left_nothing(&cloud, "mislabelled");
-    assert!(stored(&cloud).is_empty(), "{:?}", stored(&cloud));
+    assert!(
+        store.stored(&cloud).is_empty(),
+        "{:?}",
+        store.stored(&cloud)
+    );
 }
-on_both_backends!(image_refusals);
 
 /// After a refused `openstack image create --file`, the image is not
 /// active: openstacksdk deletes an image whose upload failed, and through the
@@ -364,14 +434,14 @@ fn wait_status(cloud: &Cloud, id: &str, want: &str) -> Value {
 
 /// Waits up to 10 s for the store and staging directories to be empty
 /// (an interrupted upload's temporary file goes when its worker ends).
-fn assert_nothing_stored(cloud: &Cloud) {
+fn assert_nothing_stored(store: &Store, cloud: &Cloud) {
     for _ in 0..100 {
-        if stored(cloud).is_empty() {
+        if store.stored(cloud).is_empty() {
             return;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("data left behind: {:?}", stored(cloud));
+    panic!("data left behind: {:?}", store.stored(cloud));
 }
 
 /// The pid of the `nimbus serve` of `cloud`, found by its data dir.
@@ -400,10 +470,21 @@ fn server_pid(cloud: &Cloud) -> u32 {
 /// SIGKILL mid-upload leaves an active image or any data (in the store or
 /// the staging area); after each, a fresh upload of the same image works.
 fn killed_upload(backend: Backend) {
-    let Some(mut cloud) = Cloud::start(backend) else {
+    killed(backend, Store::File);
+}
+on_both_backends!(killed_upload);
+
+/// The same with S3 as the default store: no object is left in the bucket.
+fn killed_upload_s3(backend: Backend) {
+    killed(backend, Store::s3());
+}
+on_both_backends!(killed_upload_s3);
+
+fn killed(backend: Backend, store: Store) {
+    let work = tempfile::tempdir().unwrap();
+    let Some(mut cloud) = store.cloud(backend, work.path()) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
     let token = cloud.token(&cloud.admin());
     // Through the API: `openstack image create` with a non-tty stdin
     // uploads stdin (empty), which would make the image active at once.
@@ -429,13 +510,13 @@ fn killed_upload(backend: Backend) {
         image["checksum"].is_null() && image["size"].is_null(),
         "{image}"
     );
-    assert_nothing_stored(&cloud);
+    assert_nothing_stored(&store, &cloud);
 
     // The server is killed (SIGKILL, no cleanup of its own) mid-upload.
     let socket = stalled_upload(&cloud, &token, &id, announced, 8 << 20);
     wait_status(&cloud, &id, "saving");
     assert!(
-        !stored(&cloud).is_empty(),
+        !store.stored(&cloud).is_empty(),
         "the upload in flight writes into the staging area"
     );
     let pid = server_pid(&cloud).to_string();
@@ -453,7 +534,7 @@ fn killed_upload(backend: Backend) {
         image["checksum"].is_null() && image["os_hash_value"].is_null(),
         "{image}"
     );
-    assert_nothing_stored(&cloud);
+    assert_nothing_stored(&store, &cloud);
     let r = cloud
         .http()
         .get(cloud.url(&format!("/image/v2/images/{id}/file")))
@@ -499,13 +580,31 @@ fn killed_upload(backend: Backend) {
     let saved = work.path().join("saved");
     cloud.openstack_ok(&["image", "save", "--file", saved.to_str().unwrap(), &id]);
     assert_eq!(sha512_of(&saved), sha512_of(&data));
+    assert_eq!(store.stored(&cloud).len(), 1, "{:?}", store.stored(&cloud));
 }
-on_both_backends!(killed_upload);
 
 /// moto on 127.0.0.1, killed on drop.
 struct Moto {
     child: Child,
     url: String,
+}
+
+impl Moto {
+    /// Keys of the objects in the test bucket.
+    fn keys(&self) -> Vec<String> {
+        let listing = crate::support::http_client()
+            .get(format!("{}/nimbus-images", self.url))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        listing
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|rest| rest.split("</Key>").next())
+            .map(|key| format!("s3:{key}"))
+            .collect()
+    }
 }
 
 impl Drop for Moto {
@@ -547,22 +646,16 @@ fn start_moto() -> Moto {
     panic!("moto_server did not start");
 }
 
-/// The same CLI flow with S3 as the default store.
+/// Where S3 data lives: `direct_url` names the object, the file store stays
+/// empty, and deleting the image deletes the object.
 fn image_s3(backend: Backend) {
-    let moto = start_moto();
+    let store = Store::s3();
     let work = tempfile::tempdir().unwrap();
-    let config = work.path().join("nimbus.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[glance_store]\ndefault_store = \"s3\"\ns3_store_host = \"{}\"\ns3_store_bucket = \"nimbus-images\"\n\
-             s3_store_access_key = \"testing\"\ns3_store_secret_key = \"testing\"\n",
-            moto.url
-        ),
-    )
-    .unwrap();
-    let Some(cloud) = Cloud::start_with(backend, &["--config", config.to_str().unwrap()]) else {
+    let Some(cloud) = store.cloud(backend, work.path()) else {
         return;
+    };
+    let Store::S3(moto) = &store else {
+        unreachable!()
     };
     let src = make_qcow2(work.path(), "s3.qcow2");
     let created = cloud.openstack_json(&[
@@ -591,16 +684,114 @@ fn image_s3(backend: Backend) {
     let out = work.path().join("back.img");
     cloud.openstack_ok(&["image", "save", "--file", out.to_str().unwrap(), "on-s3"]);
     assert_eq!(sha512_of(&out), sha512_of(&src));
-    let listing = reqwest::blocking::get(format!("{}/nimbus-images", moto.url))
-        .unwrap()
-        .text()
-        .unwrap();
-    assert!(listing.contains(&format!("images/{id}")), "{listing}");
+    assert_eq!(moto.keys(), [format!("s3:images/{id}")]);
     cloud.openstack_ok(&["image", "delete", "on-s3"]);
-    let listing = reqwest::blocking::get(format!("{}/nimbus-images", moto.url))
-        .unwrap()
-        .text()
-        .unwrap();
-    assert!(!listing.contains("<Key>"), "{listing}");
+    assert!(moto.keys().is_empty(), "{:?}", moto.keys());
 }
 on_both_backends!(image_s3);
+
+/// Serves `body` at any path over HTTP/1.1 on 127.0.0.1 (one thread per
+/// connection) until the test ends; returns the port.
+fn serve_bytes(body: Vec<u8>) -> u16 {
+    use std::io::{BufRead, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = std::sync::Arc::new(body);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            });
+        }
+    });
+    port
+}
+
+/// `openstack image import --method web-download` with the config file's
+/// `[import_filtering_opts]`: a listed loopback host and port are fetched
+/// from; a URL outside the lists is refused (400) and the image stays queued.
+fn image_web_download(backend: Backend) {
+    let work = tempfile::tempdir().unwrap();
+    let src = make_qcow2(work.path(), "web.qcow2");
+    let port = serve_bytes(std::fs::read(&src).unwrap());
+    let config = work.path().join("nimbus.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[import_filtering_opts]\nallowed_hosts = [\"127.0.0.1\"]\nallowed_ports = [{port}]\n"
+        ),
+    )
+    .unwrap();
+    let Some(cloud) = Cloud::start_with(backend, &["--config", config.to_str().unwrap()]) else {
+        return;
+    };
+    let token = cloud.token(&cloud.admin());
+    // Through the API: the CLI would upload its (empty, non-tty) stdin.
+    let new_image = |name: &str| -> String {
+        let created: Value = cloud
+            .http()
+            .post(cloud.url("/image/v2/images"))
+            .header("X-Auth-Token", &token)
+            .json(&serde_json::json!({"name": name, "disk_format": "qcow2", "container_format": "bare"}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        created["id"].as_str().unwrap().to_string()
+    };
+    let id = new_image("fetched");
+    let uri = format!("http://127.0.0.1:{port}/web.qcow2");
+    cloud.openstack_ok(&[
+        "image",
+        "import",
+        "--method",
+        "web-download",
+        "--uri",
+        &uri,
+        &id,
+    ]);
+    let image = wait_status(&cloud, &id, "active");
+    assert_eq!(image["os_hash_value"], sha512_of(&src));
+    assert_eq!(image["virtual_size"], 64 << 20);
+    let saved = work.path().join("saved");
+    cloud.openstack_ok(&["image", "save", "--file", saved.to_str().unwrap(), &id]);
+    assert_eq!(sha512_of(&saved), sha512_of(&src));
+
+    let id = new_image("refused");
+    for uri in [
+        // The same server by a name that is not listed.
+        format!("http://localhost:{port}/web.qcow2"),
+        // A port that is not listed.
+        "http://127.0.0.1:1/web.qcow2".to_string(),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        "file:///etc/passwd".to_string(),
+    ] {
+        let err = failed(
+            cloud.openstack(&[
+                "image",
+                "import",
+                "--method",
+                "web-download",
+                "--uri",
+                &uri,
+                &id,
+            ]),
+            &["import", &uri],
+        );
+        assert!(err.contains("does not pass filtering"), "{uri}: {err}");
+        assert_eq!(api_show(&cloud, &id)["status"], "queued", "{uri}");
+    }
+}
+on_both_backends!(image_web_download);
