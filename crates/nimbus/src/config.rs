@@ -24,14 +24,14 @@
 //! [oslo_middleware]
 //! max_request_body_size = 114688     # bytes; larger bodies get 413
 //!
+//! [import_filtering_opts]            # glance-api.conf: what web-download may fetch
+//! allowed_hosts = ["images.example.com"]   # also lets a listed host be loopback/link-local
+//! allowed_ports = [80, 443]
+//!
 //! [backend_defaults]                 # cinder.conf: the volume backend
 //! volume_driver = "iscsi"            # local (default) | iscsi (tgtd, CHAP)
 //! target_ip_address = "127.0.0.1"    # portal tgtd listens on
 //! target_prefix = "iqn.2010-10.org.openstack:"
-//! ```
-
-use std::path::{Path, PathBuf};
-
 //!
 //! [network]                          # neutron.conf / ml2_conf.ini names
 //! base_mac = "fa:16:3e:00:00:00"     # port MACs: these leading bytes fixed
@@ -39,6 +39,10 @@ use std::path::{Path, PathBuf};
 //! tenant_network_type = "vxlan"      # vxlan | gre | vlan | local
 //! vni_range = [1, 1000]
 //! default_availability_zone = "nova" # ports of servers: device_owner compute:<az>
+//! ```
+
+use std::path::{Path, PathBuf};
+
 use anyhow::Context;
 use serde::Deserialize;
 
@@ -64,12 +68,19 @@ pub struct ConfigFile {
     /// `[glance_store]`: the image service's stores and limits.
     #[serde(default)]
     pub glance_store: nimbus_image::config::GlanceStoreSection,
+    /// `[import_filtering_opts]`: which URLs the image service's
+    /// `web-download` may fetch (glance-api.conf's names and defaults).
+    #[serde(default)]
+    pub import_filtering_opts: nimbus_image::config::ImportFilteringSection,
     /// `[compute]`: nova.conf's compute options by their nova names.
     #[serde(default)]
     pub compute: nimbus_compute::config::ComputeSection,
     /// `[backend_defaults]`: the volume backend, by cinder.conf's option names.
     #[serde(default)]
     pub backend_defaults: nimbus_volume::config::BackendDefaultsSection,
+    /// `[network]`: the network service, by neutron.conf's option names.
+    #[serde(default)]
+    pub network: nimbus_network::NetworkConfig,
 }
 
 /// `[DEFAULT]`
@@ -78,9 +89,6 @@ pub struct ConfigFile {
 pub struct DefaultSection {
     /// Data directory.
     pub state_path: Option<PathBuf>,
-    /// `[network]`: the network service, by neutron.conf's option names.
-    #[serde(default)]
-    pub network: nimbus_network::NetworkConfig,
     /// Address to listen on.
     pub bind_host: Option<String>,
     /// Port to listen on.
@@ -161,9 +169,19 @@ mod tests {
         assert_eq!(c.token.expiration, Some(60));
         assert_eq!(c.database.connection.as_deref(), Some("postgres://x/y"));
         assert!(toml::from_str::<ConfigFile>("[token]\nexpiry = 5\n").is_err());
+        let c: ConfigFile = toml::from_str(
+            "[import_filtering_opts]\nallowed_hosts = [\"Images.example.com\"]\nallowed_ports = [8080]\n",
+        )
+        .unwrap();
+        let filter = c.import_filtering_opts.resolve();
+        assert_eq!(filter.allowed_hosts, ["images.example.com"]);
+        assert_eq!(filter.allowed_ports, [8080]);
+        assert_eq!(filter.allowed_schemes, ["http", "https"]);
+        assert!(
+            toml::from_str::<ConfigFile>("[import_filtering_opts]\nallowed_host = []\n").is_err()
+        );
         assert!(toml::from_str::<ConfigFile>("[nope]\n").is_err());
     }
-}
 
     #[test]
     fn network_section_uses_neutron_names() {
@@ -177,3 +195,4 @@ mod tests {
         assert_eq!(c.compute.flat_injected, Some(false));
         assert!(toml::from_str::<ConfigFile>("[network]\nbase_mak = \"x\"\n").is_err());
     }
+}

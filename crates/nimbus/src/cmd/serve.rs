@@ -99,15 +99,16 @@ fn resolve(args: Args, file: ConfigFile) -> anyhow::Result<Settings> {
         anyhow::bail!("public URL {public_url} must start with http:// or https://");
     }
     let database_url = args.database_url.or(file.database.connection);
-    let image = file.glance_store.resolve(&data_dir);
+    let mut image = file.glance_store.resolve(&data_dir);
+    image.import_filtering = file.import_filtering_opts.resolve();
     let compute = file.compute.resolve(&data_dir);
     let volume = file.backend_defaults.resolve(&data_dir);
     Ok(Settings {
         image,
         compute,
         volume,
-        key_repository: file
         network: file.network,
+        key_repository: file
             .fernet_tokens
             .key_repository
             .unwrap_or_else(|| data_dir.join("fernet-keys")),
