@@ -466,3 +466,63 @@ async fn quotas_default_update_and_enforce() {
     assert_eq!(h.delete("quotas/p1", ADMIN).await.status, 204);
     h.network("p1", "two").await;
 }
+
+#[tokio::test]
+async fn quota_update_takes_check_limit_and_force() {
+    let h = harness().await;
+    h.network("p1", "one").await;
+    h.network("p1", "two").await;
+    // What `openstack quota set --networks N` sends.
+    let r = h
+        .put(
+            "quotas/p1",
+            ADMIN,
+            json!({"quota": {"network": 5, "check_limit": true}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.json()["quota"]["network"], 5);
+    assert!(r.json()["quota"].get("check_limit").is_none());
+    let r = h
+        .put(
+            "quotas/p1",
+            ADMIN,
+            json!({"quota": {"network": 1, "check_limit": true}}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["NeutronError"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be greater than or equal to already used 2"),
+        "{:?}",
+        r.body
+    );
+    let r = h
+        .put(
+            "quotas/p1",
+            ADMIN,
+            json!({"quota": {"network": -1, "check_limit": true}}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // `--force`: no check.
+    let r = h
+        .put(
+            "quotas/p1",
+            ADMIN,
+            json!({"quota": {"network": 1, "force": true}}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["quota"]["network"], 1);
+    let r = h
+        .put(
+            "quotas/p1",
+            ADMIN,
+            json!({"quota": {"network": 1, "bogus": true}}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+}

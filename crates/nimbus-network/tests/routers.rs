@@ -302,6 +302,10 @@ async fn security_groups_and_rules() {
         json!({"direction": "sideways"}),
         json!({"direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 22}),
         json!({"direction": "ingress", "protocol": "tcp", "port_range_min": 70000}),
+        // Tempest's invalid-port cases: a range needs both ends, 0 is no port.
+        json!({"direction": "ingress", "protocol": "tcp", "port_range_max": 6}),
+        json!({"direction": "ingress", "protocol": "tcp", "port_range_min": 6}),
+        json!({"direction": "ingress", "protocol": "udp", "port_range_min": 0, "port_range_max": 6}),
         json!({"direction": "ingress", "port_range_min": 22}),
         json!({"direction": "ingress", "protocol": "bogus"}),
         json!({"direction": "ingress", "ethertype": "IPv6", "remote_ip_prefix": "10.0.0.0/8"}),
@@ -352,4 +356,46 @@ async fn security_groups_and_rules() {
         .status,
         204
     );
+}
+
+#[tokio::test]
+async fn only_the_default_group_is_called_default() {
+    let h = harness().await;
+    // The project's default group exists once anything was asked of it.
+    h.get("security-groups", "p1").await;
+    let r = h
+        .post(
+            "security-groups",
+            "p1",
+            json!({"security_group": {"name": "default"}}),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.error_type(), "SecurityGroupDefaultAlreadyExists");
+    let web = h
+        .create(
+            "security-groups",
+            "security_group",
+            "p1",
+            json!({"name": "web"}),
+        )
+        .await;
+    let id = web["id"].as_str().unwrap();
+    let r = h
+        .put(
+            &format!("security-groups/{id}"),
+            "p1",
+            json!({"security_group": {"name": "default"}}),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.error_type(), "SecurityGroupDefaultAlreadyExists");
+    let r = h
+        .put(
+            &format!("security-groups/{id}"),
+            "p1",
+            json!({"security_group": {"name": "web2"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::error::not_found;
 
 /// (alias, name, description) of each implemented extension.
-const EXTENSIONS: [(&str, &str, &str); 16] = [
+const EXTENSIONS: [(&str, &str, &str); 17] = [
     (
         "allowed-address-pairs",
         "Allowed Address Pairs",
@@ -54,6 +54,11 @@ const EXTENSIONS: [(&str, &str, &str); 16] = [
         "quotas",
         "Quota management support",
         "Expose functions for quotas management per project",
+    ),
+    (
+        "quota-check-limit",
+        "Quota engine limit check",
+        "Support for checking the resource usage before applying a new quota limit",
     ),
     (
         "quota_details",

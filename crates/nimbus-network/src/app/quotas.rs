@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use nimbus_common::{ApiError, RequestContext};
 
 use super::NetworkService;
-use super::input::Attrs;
-use crate::error::{invalid_attr, over_quota, policy};
+use super::input::{self, Attrs};
+use crate::error::{bad_request, invalid_attr, over_quota, policy};
 use crate::store;
 
 /// The resources with quotas and neutron's default limits (`quota_*`).
@@ -123,6 +123,13 @@ impl NetworkService {
         if !ctx.is_admin() {
             return Err(policy("update_quota"));
         }
+        // The quota-check-limit extension: the openstack CLI sends
+        // `check_limit: true` unless told `--force`. neutron pops both by
+        // truthiness before validating the limits.
+        let _force = attrs.take("force");
+        let check_limit = attrs
+            .take("check_limit")
+            .is_some_and(|v| input::to_bool(&v).unwrap_or(!v.is_null()));
         let mut changes = Vec::new();
         for (resource, _) in DEFAULTS {
             if let Some(value) = attrs.int(resource)? {
@@ -138,6 +145,18 @@ impl NetworkService {
             }
         }
         attrs.finish("PUT")?;
+        if check_limit {
+            let used = self.quota_usage(project).await?;
+            for (resource, limit) in &changes {
+                let used = used.get(*resource).copied().unwrap_or(0);
+                // -1 (unlimited) is never below the usage.
+                if *limit >= 0 && used > *limit {
+                    return Err(bad_request(format!(
+                        "Quota limit {limit} for {resource} must be greater than or equal to already used {used}"
+                    )));
+                }
+            }
+        }
         for (resource, value) in changes {
             store::quotas::quota_set(self.pool(), project, resource, value).await?;
         }

@@ -172,10 +172,7 @@ impl NetworkService {
         let stateful = a.boolean("stateful")?.unwrap_or(true);
         a.finish("POST")?;
         if name == "default" {
-            return Err(bad_request_typed(
-                "SecurityGroupDefaultAlreadyExists",
-                "Default security group already exists.",
-            ));
+            return Err(default_exists());
         }
         self.default_security_group(&project_id).await?;
         self.quota_check(&project_id, "security_group", 1).await?;
@@ -214,6 +211,10 @@ impl NetworkService {
                     "SecurityGroupCannotUpdateDefault",
                     "Updating default security group not allowed.",
                 ));
+            }
+            // Only the project's own default group may be called default.
+            if g.name != "default" && name == "default" {
+                return Err(default_exists());
             }
             g.name = name;
         }
@@ -357,22 +358,22 @@ impl NetworkService {
                 "Must also specify protocol if port range is given.",
             ));
         }
-        if is_tcp_like(protocol.as_deref()) {
-            if let (Some(lo), Some(hi)) = (min, max)
-                && lo > hi
-            {
-                return Err(bad_request_typed(
-                    "SecurityGroupInvalidPortRange",
-                    "For TCP/UDP protocols, port_range_min must be <= port_range_max",
-                ));
-            }
+        if is_tcp_like(protocol.as_deref()) && (min.is_some() || max.is_some()) {
+            // neutron: values first (the API layer), then port 0, then a
+            // range that needs both ends.
             for v in [min, max].into_iter().flatten() {
-                if !(0..=65535).contains(&v) {
+                if !(1..=65535).contains(&v) {
                     return Err(bad_request_typed(
                         "SecurityGroupInvalidPortValue",
                         &format!("Invalid value for port {v}"),
                     ));
                 }
+            }
+            if !matches!((min, max), (Some(lo), Some(hi)) if lo <= hi) {
+                return Err(bad_request_typed(
+                    "SecurityGroupInvalidPortRange",
+                    "For TCP/UDP protocols, port_range_min must be <= port_range_max",
+                ));
             }
         } else if is_icmp(protocol.as_deref()) {
             for (name, v) in [("type", min), ("code", max)] {
@@ -485,4 +486,12 @@ impl NetworkService {
 
 fn bad_request_typed(ty: &str, message: &str) -> ApiError {
     crate::error::neutron(nimbus_common::error::ErrorKind::BadRequest, ty, message)
+}
+
+/// neutron's `SecurityGroupDefaultAlreadyExists` (an `InUse`: 409).
+fn default_exists() -> ApiError {
+    conflict(
+        "SecurityGroupDefaultAlreadyExists",
+        "Default security group already exists.",
+    )
 }
