@@ -17,10 +17,10 @@ pub mod quota_sets;
 pub mod server_actions;
 pub mod server_groups;
 pub mod server_metadata;
+pub mod server_networks;
 pub mod server_tags;
 pub mod servers;
 pub mod services;
-pub mod server_networks;
 pub mod views;
 pub mod volume_attachments;
 
@@ -151,10 +151,10 @@ fn v21_routes(service: ComputeService) -> Router {
         .merge(server_metadata::routes())
         .merge(server_tags::routes())
         .merge(server_groups::routes())
+        .merge(server_networks::routes())
         .merge(instance_actions::routes())
         .merge(volume_attachments::routes())
         .with_state(service)
-        .merge(server_networks::routes())
 }
 
 /// Negotiates the microversion, hands it to handlers, and says in the

@@ -14,11 +14,11 @@ use serde_json::{Map, Value, json};
 
 use super::Microversion;
 use super::views::{self, BaseUrl, View};
-use crate::app::{ComputeService, ports};
 use crate::app::servers::{
     self, BlockDevice, CreateRequest, ListQuery, UpdateRequest, check_metadata, decode_base64,
 };
 use crate::app::tasks::Personality;
+use crate::app::{ComputeService, ports};
 use crate::store::instances::ListFilter;
 
 /// Most servers one create makes.
@@ -383,7 +383,7 @@ pub fn parse_create(body: &Value, mv: Microversion) -> Result<CreateRequest, Api
             let g = object(g, "security_groups")?;
             if g.get("name").and_then(Value::as_str) != Some("default") {
                 return Err(ApiError::bad_request(
-                    "Only the default security group exists until networking lands.",
+                    "Only the default security group can be given to a server's ports yet.",
                 ));
             }
         }
@@ -660,6 +660,7 @@ async fn server_detail(
     });
     if let Some(list) = body["servers"].as_array_mut() {
         super::volume_attachments::fill_volumes_attached(&svc, mv, list).await?;
+        ports::fill_addresses(&svc, &ctx, list, true).await?;
     }
     if let Some(links) = list_links(&base, "servers/detail", &q, &page) {
         body["servers_links"] = links;
@@ -670,7 +671,6 @@ async fn server_detail(
 async fn server_show(
     State(svc): State<ComputeService>,
     ctx: RequestContext,
-        ports::fill_addresses(&svc, &ctx, list, true).await?;
     mv: Microversion,
     Extension(base): Extension<BaseUrl>,
     Path(id): Path<String>,
@@ -678,6 +678,7 @@ async fn server_show(
     let i = servers::server_get(&svc, &ctx, &id).await?;
     let mut one = [views::server(&i, mv, &ctx, &base, View::Show)];
     super::volume_attachments::fill_volumes_attached(&svc, mv, &mut one).await?;
+    ports::fill_addresses(&svc, &ctx, &mut one, true).await?;
     let [server] = one;
     Ok(Json(json!({ "server": server })))
 }
@@ -688,7 +689,6 @@ async fn server_update(
     mv: Microversion,
     Extension(base): Extension<BaseUrl>,
     Path(id): Path<String>,
-    ports::fill_addresses(&svc, &ctx, &mut one, true).await?;
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let top = object(&body, "body")?;

@@ -77,12 +77,12 @@ pub struct CreateRequest {
     pub block_devices: Vec<BlockDevice>,
     /// `hostname` (2.90).
     pub hostname: Option<String>,
+    /// `networks`: the NICs asked for.
+    pub networks: nimbus_network::compute::RequestedNetworks,
 }
 
 /// What a create returns.
 #[derive(Debug, Clone)]
-    /// `networks`: the NICs asked for.
-    pub networks: nimbus_network::compute::RequestedNetworks,
 pub struct Created {
     /// The first server (nova returns only it).
     pub first: Instance,
@@ -293,11 +293,11 @@ pub async fn server_create(
         None => None,
     };
     check_injection_limits(svc, ctx, &req).await?;
+    super::ports::validate(svc, ctx, &req.networks, req.max_count).await?;
     let count = super::quotas::instances_allowed(
         svc,
         ctx,
         i64::from(req.min_count),
-    super::ports::validate(svc, ctx, &req.networks, req.max_count).await?;
         i64::from(req.max_count),
         flavor.vcpus,
         flavor.memory_mb,
@@ -381,14 +381,14 @@ pub async fn server_create(
         return Err(err);
     }
     super::server_groups::boot_extras(svc, ctx, group.as_ref(), &req.tags, &rows).await?;
+    let uuids: Vec<String> = rows.iter().map(|r| r.uuid.clone()).collect();
+    super::ports::record_requested(svc, &uuids, &req.networks).await?;
     for row in &rows {
         let action = instance_actions::action_start(
             svc.db().pool(),
             &row.uuid,
             &ctx.request_id,
             "create",
-    let uuids: Vec<String> = rows.iter().map(|r| r.uuid.clone()).collect();
-    super::ports::record_requested(svc, &uuids, &req.networks).await?;
             &project_id,
             &ctx.user_id,
         )

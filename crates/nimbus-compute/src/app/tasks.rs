@@ -305,6 +305,7 @@ async fn build_and_run(svc: &ComputeService, job: BuildJob) {
     let result = async {
         // Ports before the disks, as nova's _build_resources.
         super::ports::allocate(svc, &job.ctx, &uuid).await?;
+        // Then the volumes (nova's _prep_block_device).
         super::volumes::prepare_boot_volumes(svc, &job.ctx, &job.instance, &job.block_devices)
             .await?;
         let spec = spec_for(
@@ -378,12 +379,12 @@ async fn build_and_run(svc: &ComputeService, job: BuildJob) {
         Err(err) => {
             tracing::warn!(instance = %uuid, error = %err.chain(), "build failed");
             if let Some(guest) = svc.tasks().unregister(&uuid) {
-            if let Err(e) = super::ports::release(svc, &uuid).await {
-                tracing::warn!(instance = %uuid, error = %e.chain(), "releasing ports failed");
-            }
                 let _ = guest.lock().await.destroy().await;
             }
             let _ = build::cleanup_instance(svc.config(), &uuid).await;
+            if let Err(e) = super::ports::release(svc, &uuid).await {
+                tracing::warn!(instance = %uuid, error = %e.chain(), "releasing ports failed");
+            }
             let _ = instances::instance_set_fault(pool, &uuid, 500, &err.to_string(), &err.chain())
                 .await;
             let _ = instances::instance_set_states(
@@ -416,10 +417,10 @@ async fn terminate(svc: &ComputeService, uuid: &str) -> Result<(), ComputeError>
         guest.destroy().await.map_err(driver_error)?;
     }
     build::cleanup_instance(svc.config(), uuid).await?;
-    super::ports::forget(svc, uuid).await?;
     if let Some(instance) = instances::instance_get(svc.db().pool(), uuid).await? {
         super::volumes::instance_volumes_cleanup(svc, &instance).await?;
     }
+    super::ports::forget(svc, uuid).await?;
     instances::instance_mark_deleted(svc.db().pool(), uuid).await
 }
 

@@ -109,9 +109,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("starting the image service")?;
     // One network and one volume service for their APIs and, in process,
     // for the compute service (server ports, volume attachments).
-    let network =
-        nimbus_network::NetworkService::new(db.clone(), settings.network.clone())
-            .context("starting the network service")?;
+    let network = nimbus_network::NetworkService::new(db.clone(), settings.network.clone())
+        .context("starting the network service")?;
     let volume =
         nimbus_volume::VolumeService::new(db.clone(), settings.volume.clone(), Some(image.clone()))
             .await
