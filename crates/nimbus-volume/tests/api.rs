@@ -36,6 +36,60 @@ async fn discovery_and_microversions() {
     assert_eq!(r.status, 401);
 }
 
+/// Cinder adds the tenant, host, migration and image-metadata attributes
+/// in controller extensions that only decorate GET replies; Tempest's
+/// create/update response schemas refuse them.
+#[tokio::test]
+async fn create_and_update_replies_are_the_bare_detail_view() {
+    let h = harness().await;
+    let r = h
+        .call(
+            "POST",
+            "/volumes",
+            "p1",
+            Some(json!({"volume": {"name": "v", "size": 1}})),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let created = r.json()["volume"].clone();
+    assert!(
+        created.get("os-vol-tenant-attr:tenant_id").is_none(),
+        "{created}"
+    );
+    assert!(created.get("volume_image_metadata").is_none());
+    let id = created["id"].as_str().unwrap().to_string();
+    let shown = h.wait_volume("p1", &id, &["available"]).await;
+    assert_eq!(shown["os-vol-tenant-attr:tenant_id"], "p1");
+    let r = h
+        .call(
+            "PUT",
+            &format!("/volumes/{id}"),
+            "p1",
+            Some(json!({"volume": {"name": "w"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["volume"]["name"], "w");
+    assert!(
+        r.json()["volume"]
+            .get("os-vol-tenant-attr:tenant_id")
+            .is_none()
+    );
+    // The extensions list names what is served (Tempest probes it).
+    let r = h.call("GET", "/extensions", "p1", None).await;
+    assert_eq!(r.status, 200);
+    let aliases: Vec<String> = r.json()["extensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["alias"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        aliases.contains(&"os-vol-tenant-attr".to_string()),
+        "{aliases:?}"
+    );
+}
+
 async fn volume_lifecycle(pg: bool) {
     let Some(h) = harness_on(pg).await else {
         return;

@@ -4,6 +4,7 @@
 //! negotiated from `OpenStack-API-Version: volume 3.x`.
 
 mod attachments;
+mod extensions;
 mod quotas;
 mod snapshots;
 mod types;
@@ -139,6 +140,7 @@ fn v3_routes(state: ApiState) -> Router {
         )
         .route("/v3/{project}/limits", get(quotas::limits))
         .route("/v3/{project}/os-availability-zone", get(quotas::zones))
+        .route("/v3/{project}/extensions", get(extensions::list))
         .layer(axum::middleware::from_fn(negotiate))
         .with_state(state)
 }

@@ -30,6 +30,26 @@ pub fn volume_summary(base: &str, v: &Volume) -> Value {
     json!({"id": v.id, "name": v.name, "links": links(base, &v.project_id, "volumes", &v.id)})
 }
 
+/// The attributes Cinder's controller extensions add to `GET` replies only
+/// (show, detail list): the create and update replies are the bare detail view.
+const EXTENSION_ATTRIBUTES: [&str; 5] = [
+    "os-vol-tenant-attr:tenant_id",
+    "os-vol-host-attr:host",
+    "os-vol-mig-status-attr:migstat",
+    "os-vol-mig-status-attr:name_id",
+    "volume_image_metadata",
+];
+
+/// The detail view without [`EXTENSION_ATTRIBUTES`] (create and update replies).
+pub fn without_extension_attributes(mut body: Value) -> Value {
+    if let Value::Object(map) = &mut body {
+        for key in EXTENSION_ATTRIBUTES {
+            map.remove(key);
+        }
+    }
+    body
+}
+
 /// The detail view.
 pub fn volume_detail(
     base: &str,

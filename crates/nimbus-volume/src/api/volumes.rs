@@ -82,7 +82,7 @@ pub(super) async fn create(
         ));
     }
     let v = st.svc.volume_create(&ctx, req).await?;
-    let body = detail(&st, &ctx, version, &v).await?;
+    let body = views::without_extension_attributes(detail(&st, &ctx, version, &v).await?);
     Ok((StatusCode::ACCEPTED, Json(json!({"volume": body}))).into_response())
 }
 
@@ -286,7 +286,8 @@ pub(super) async fn update(
         .svc
         .volume_update(&ctx, &id, name, description, metadata)
         .await?;
-    Ok(Json(json!({"volume": detail(&st, &ctx, version, &v).await?})).into_response())
+    let body = views::without_extension_attributes(detail(&st, &ctx, version, &v).await?);
+    Ok(Json(json!({"volume": body})).into_response())
 }
 
 pub(super) async fn delete(
