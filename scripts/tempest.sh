@@ -7,7 +7,7 @@
 #   REGEX          Tempest's --regex (default: every API area Nimbus serves)
 #
 # Starts `nimbus serve` on a free 127.0.0.1 port with a fresh data dir under
-# target/tempest/, provisions as admin with the openstack CLI (3 projects each
+# target/tempest/, provisions as admin with the openstack CLI (4 projects each
 # with a member and a reader user and a project network; an external network
 # for floating IPs; two flavors; two bootable images of the test guest), writes
 # the workspace's etc/tempest.conf and etc/accounts.yaml from the templates in
@@ -100,11 +100,11 @@ provision_project() {
 }
 # Each CLI call costs seconds of Python start-up: the projects go in parallel.
 pids=()
-for i in 1 2 3; do
+for i in 1 2 3 4; do
     provision_project "$i" >"$WORK/provision-$i.log" 2>&1 &
     pids+=($!)
 done
-for i in 1 2 3; do
+for i in 1 2 3 4; do
     wait "${pids[$((i - 1))]}" || { cat "$WORK/provision-$i.log" >&2; exit 1; }
 done
 PUBLIC_NET=public
