@@ -25,6 +25,9 @@ pub struct ComputeConfig {
     pub virt_type: String,
     /// `[image_cache] remove_unused_original_minimum_age_seconds`.
     pub remove_unused_original_minimum_age_seconds: u64,
+    /// `[image_cache] manager_interval` (seconds between cache manager
+    /// passes; 0 means nova's periodic default of 60, negative disables).
+    pub image_cache_manager_interval: i64,
     /// `flat_injected`: the ports' static addresses are written into the
     /// guest's `/etc/network/interfaces` when injecting (nova's default:
     /// false; Nimbus's: true, as for the other injected items).
@@ -45,6 +48,7 @@ impl ComputeConfig {
             inject_password: true,
             virt_type: "auto".into(),
             remove_unused_original_minimum_age_seconds: 86400,
+            image_cache_manager_interval: 2400,
             flat_injected: true,
         }
     }
@@ -72,6 +76,9 @@ pub struct ComputeSection {
     pub virt_type: Option<String>,
     /// See [`ComputeConfig::remove_unused_original_minimum_age_seconds`].
     pub remove_unused_original_minimum_age_seconds: Option<u64>,
+    /// See [`ComputeConfig::image_cache_manager_interval`] (nova's
+    /// deprecated `[DEFAULT]` name of `[image_cache] manager_interval`).
+    pub image_cache_manager_interval: Option<i64>,
     /// See [`ComputeConfig::flat_injected`].
     pub flat_injected: Option<bool>,
 }
@@ -92,6 +99,9 @@ impl ComputeSection {
             remove_unused_original_minimum_age_seconds: self
                 .remove_unused_original_minimum_age_seconds
                 .unwrap_or(d.remove_unused_original_minimum_age_seconds),
+            image_cache_manager_interval: self
+                .image_cache_manager_interval
+                .unwrap_or(d.image_cache_manager_interval),
             flat_injected: self.flat_injected.unwrap_or(d.flat_injected),
         }
     }

@@ -2,6 +2,7 @@
 
 mod build;
 mod resources;
+mod server_extras;
 mod servers;
 
 use std::path::{Path, PathBuf};

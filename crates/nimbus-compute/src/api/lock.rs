@@ -78,7 +78,10 @@ mod tests {
     fn locked_reason_follows_the_2_73_schema() {
         let old = Microversion(ApiVersion::new(2, 72));
         let new = Microversion(ApiVersion::new(2, 73));
-        assert_eq!(lock_reason(&json!({"locked_reason": "x"}), old).unwrap(), None);
+        assert_eq!(
+            lock_reason(&json!({"locked_reason": "x"}), old).unwrap(),
+            None
+        );
         assert_eq!(
             lock_reason(&json!({"locked_reason": "maintenance"}), new).unwrap(),
             Some("maintenance".into())

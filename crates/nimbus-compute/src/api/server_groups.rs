@@ -21,7 +21,10 @@ const MAX_LIMIT: usize = 1000;
 pub fn routes() -> Router<ComputeService> {
     Router::new()
         .route("/os-server-groups", get(group_list).post(group_create))
-        .route("/os-server-groups/{id}", get(group_show).delete(group_delete))
+        .route(
+            "/os-server-groups/{id}",
+            get(group_show).delete(group_delete),
+        )
 }
 
 /// A group in nova's shape at `mv`.
@@ -80,7 +83,10 @@ pub fn parse_create(body: &Value, mv: Microversion) -> Result<GroupCreate, ApiEr
     if mv.at_least(2, 15) {
         policies.extend(["soft-anti-affinity", "soft-affinity"]);
     }
-    let group_name = name(sg.get("name").ok_or_else(|| required("server_group", "name"))?)?;
+    let group_name = name(
+        sg.get("name")
+            .ok_or_else(|| required("server_group", "name"))?,
+    )?;
     if mv.at_least(2, 64) {
         extra_key(sg, &["name", "policy", "rules"], "server_group")?;
         let policy = sg

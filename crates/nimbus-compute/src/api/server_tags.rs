@@ -134,7 +134,9 @@ async fn tags_update_all(
         )));
     }
     let wanted = parse_tags(map.get("tags").ok_or_else(|| {
-        ApiError::bad_request("Invalid input for field/attribute body. 'tags' is a required property")
+        ApiError::bad_request(
+            "Invalid input for field/attribute body. 'tags' is a required property",
+        )
     })?)?;
     let now = tags::tags_replace(&svc, &ctx, &id, &wanted).await?;
     Ok(Json(json!({"tags": now})))
@@ -220,7 +222,9 @@ mod tests {
     use super::*;
 
     fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
-        q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        q.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

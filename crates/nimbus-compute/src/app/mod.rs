@@ -4,14 +4,15 @@
 pub mod actions;
 pub mod flavors;
 pub mod hosts;
+pub mod image_cache;
 pub mod keypairs;
 pub mod lock;
 pub mod ports;
 pub mod quotas;
 pub mod rebuild;
+pub mod recovery;
 pub mod scheduler;
 pub mod server_groups;
-pub mod recovery;
 pub mod servers;
 pub mod snapshot;
 pub mod sshkey;
@@ -98,6 +99,7 @@ impl ComputeService {
         // Before the API serves: guests found again, interrupted work ended.
         recovery::recover(&service).await?;
         recovery::spawn_power_sync(&service);
+        image_cache::spawn_manager(&service);
         Ok(service)
     }
 

@@ -200,8 +200,14 @@ mod tests {
     #[test]
     fn only_scheduled_members_of_other_requests_hold_a_place() {
         assert!(placed(&member("nimbus", "r-1", "active", None), "r-2"));
-        assert!(placed(&member("nimbus", "r-1", "building", Some("spawning")), "r-2"));
-        assert!(!placed(&member("nimbus", "r-1", "building", Some("scheduling")), "r-2"));
+        assert!(placed(
+            &member("nimbus", "r-1", "building", Some("spawning")),
+            "r-2"
+        ));
+        assert!(!placed(
+            &member("nimbus", "r-1", "building", Some("scheduling")),
+            "r-2"
+        ));
         assert!(!placed(&member("", "r-1", "error", None), "r-2"));
         assert!(!placed(&member("nimbus", "r-2", "active", None), "r-2"));
     }

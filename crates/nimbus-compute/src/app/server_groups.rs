@@ -237,9 +237,7 @@ pub async fn group_for_boot_hint(
     count: u32,
 ) -> Result<Option<ServerGroup>, ApiError> {
     match hint {
-        Some(id) => Ok(Some(
-            group_for_boot(svc, ctx, id, i64::from(count)).await?,
-        )),
+        Some(id) => Ok(Some(group_for_boot(svc, ctx, id, i64::from(count)).await?)),
         None => Ok(None),
     }
 }

@@ -247,15 +247,45 @@ mod tests {
         let tags = vec!["a".to_string(), "b".to_string()];
         let v = |s: &[&str]| Some(s.iter().map(|x| x.to_string()).collect::<Vec<_>>());
         let f = |f: ListExtras| f.matches(&tags, false);
-        assert!(f(ListExtras { tags: v(&["a", "b"]), ..Default::default() }));
-        assert!(!f(ListExtras { tags: v(&["a", "c"]), ..Default::default() }));
-        assert!(f(ListExtras { tags_any: v(&["c", "b"]), ..Default::default() }));
-        assert!(!f(ListExtras { tags_any: v(&["c"]), ..Default::default() }));
-        assert!(f(ListExtras { not_tags: v(&["a", "c"]), ..Default::default() }));
-        assert!(!f(ListExtras { not_tags: v(&["a", "b"]), ..Default::default() }));
-        assert!(f(ListExtras { not_tags_any: v(&["c"]), ..Default::default() }));
-        assert!(!f(ListExtras { not_tags_any: v(&["c", "a"]), ..Default::default() }));
-        assert!(f(ListExtras { locked: Some(false), ..Default::default() }));
-        assert!(!f(ListExtras { locked: Some(true), ..Default::default() }));
+        assert!(f(ListExtras {
+            tags: v(&["a", "b"]),
+            ..Default::default()
+        }));
+        assert!(!f(ListExtras {
+            tags: v(&["a", "c"]),
+            ..Default::default()
+        }));
+        assert!(f(ListExtras {
+            tags_any: v(&["c", "b"]),
+            ..Default::default()
+        }));
+        assert!(!f(ListExtras {
+            tags_any: v(&["c"]),
+            ..Default::default()
+        }));
+        assert!(f(ListExtras {
+            not_tags: v(&["a", "c"]),
+            ..Default::default()
+        }));
+        assert!(!f(ListExtras {
+            not_tags: v(&["a", "b"]),
+            ..Default::default()
+        }));
+        assert!(f(ListExtras {
+            not_tags_any: v(&["c"]),
+            ..Default::default()
+        }));
+        assert!(!f(ListExtras {
+            not_tags_any: v(&["c", "a"]),
+            ..Default::default()
+        }));
+        assert!(f(ListExtras {
+            locked: Some(false),
+            ..Default::default()
+        }));
+        assert!(!f(ListExtras {
+            locked: Some(true),
+            ..Default::default()
+        }));
     }
 }

@@ -30,6 +30,9 @@ const MIB: u64 = 1 << 20;
 const MAX_BLANK_BYTES: u64 = 64 << 40;
 const FORMAT_SUFFIX: &str = ".format";
 const TMP_PREFIX: &str = ".tmp-";
+/// How old another writer's temporary file in `_base` must be before the
+/// cache manager takes it for the leftover of a crash.
+const FOREIGN_TMP_MIN_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// A file in `_base`, ready to be a backing file or a copy source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -301,7 +304,16 @@ impl ImageCache {
                 .ok()
                 .and_then(|m| SystemTime::now().duration_since(m).ok())
                 .unwrap_or_default();
-            if age <= self.max_age {
+            // Other writers' temporary files (the image client's `.fetch-*`
+            // downloads) are in progress unless they are very old: only a
+            // crash leaves one behind.
+            let foreign_tmp = name.starts_with('.') && !name.starts_with(TMP_PREFIX);
+            let min_age = if foreign_tmp {
+                self.max_age.max(FOREIGN_TMP_MIN_AGE)
+            } else {
+                self.max_age
+            };
+            if age <= min_age {
                 continue;
             }
             tracing::info!(path = %path.display(), "removing unused base file");
@@ -508,5 +520,30 @@ mod tests {
         assert!(blank_size(0, GIB, "x").is_err());
         assert!(blank_size(u64::MAX, GIB, "x").is_err());
         assert_eq!(blank_size(2, MIB, "x").unwrap(), 2 << 20);
+    }
+
+    #[tokio::test]
+    async fn the_manager_leaves_bases_in_use_and_other_writers_downloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ComputeConfig::under(dir.path());
+        config.remove_unused_original_minimum_age_seconds = 0;
+        let cache = ImageCache::new(&config);
+        let base = cache.base_dir().to_path_buf();
+        std::fs::create_dir_all(&base).unwrap();
+        let used = ImageCache::name_for("used");
+        let unused = ImageCache::name_for("unused");
+        for name in [&used, &unused, &".fetch-a1b2c3".to_string()] {
+            std::fs::write(base.join(name), b"data").unwrap();
+        }
+        std::fs::write(base.join(format!("{unused}{FORMAT_SUFFIX}")), b"raw").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let removed = cache.remove_unused(&["used".to_string()]).await.unwrap();
+        assert_eq!(removed, vec![base.join(&unused)]);
+        assert!(base.join(&used).exists());
+        assert!(!base.join(format!("{unused}{FORMAT_SUFFIX}")).exists());
+        assert!(
+            base.join(".fetch-a1b2c3").exists(),
+            "a download in progress is not the cache's to remove"
+        );
     }
 }

@@ -32,21 +32,19 @@ impl InstanceExtras {
 
 /// Fills the lock, tags and group of one instance.
 pub async fn extras_fill_one(pool: &Pool, instance: &mut Instance) -> Result<(), ComputeError> {
-    let row =
-        sqlx::query("SELECT locked_by, locked_reason FROM compute_instances WHERE uuid = $1")
-            .bind(&instance.uuid)
-            .fetch_optional(pool)
-            .await?;
+    let row = sqlx::query("SELECT locked_by, locked_reason FROM compute_instances WHERE uuid = $1")
+        .bind(&instance.uuid)
+        .fetch_optional(pool)
+        .await?;
     if let Some(row) = row {
         instance.extras.locked_by = row.try_get("locked_by")?;
         instance.extras.locked_reason = row.try_get("locked_reason")?;
     }
     instance.extras.tags = super::tags::tags_get(pool, &instance.uuid).await?;
-    instance.extras.server_groups =
-        super::server_groups::group_of_instance(pool, &instance.uuid)
-            .await?
-            .into_iter()
-            .collect();
+    instance.extras.server_groups = super::server_groups::group_of_instance(pool, &instance.uuid)
+        .await?
+        .into_iter()
+        .collect();
     Ok(())
 }
 

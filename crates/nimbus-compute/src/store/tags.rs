@@ -21,10 +21,9 @@ pub async fn tags_get(pool: &Pool, uuid: &str) -> Result<Vec<String>, ComputeErr
 
 /// Every instance's tags, sorted, by instance uuid.
 pub async fn tags_all(pool: &Pool) -> Result<BTreeMap<String, Vec<String>>, ComputeError> {
-    let rows =
-        sqlx::query("SELECT instance_uuid, tag FROM compute_instance_tags ORDER BY tag")
-            .fetch_all(pool)
-            .await?;
+    let rows = sqlx::query("SELECT instance_uuid, tag FROM compute_instance_tags ORDER BY tag")
+        .fetch_all(pool)
+        .await?;
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for row in rows {
         out.entry(row.try_get("instance_uuid")?)
@@ -94,10 +93,11 @@ pub async fn tags_replace(pool: &Pool, uuid: &str, tags: &[String]) -> Result<()
 
 /// Removes one tag; false when the instance did not have it.
 pub async fn tag_delete(pool: &Pool, uuid: &str, tag: &str) -> Result<bool, ComputeError> {
-    let done = sqlx::query("DELETE FROM compute_instance_tags WHERE instance_uuid = $1 AND tag = $2")
-        .bind(uuid)
-        .bind(tag)
-        .execute(pool)
-        .await?;
+    let done =
+        sqlx::query("DELETE FROM compute_instance_tags WHERE instance_uuid = $1 AND tag = $2")
+            .bind(uuid)
+            .bind(tag)
+            .execute(pool)
+            .await?;
     Ok(done.rows_affected() > 0)
 }

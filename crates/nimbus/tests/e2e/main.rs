@@ -9,6 +9,7 @@ mod image;
 mod img;
 mod inject;
 mod network;
+mod server_extras;
 mod server_network;
 mod server_volume;
 mod support;
