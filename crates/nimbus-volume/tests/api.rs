@@ -75,6 +75,34 @@ async fn create_and_update_replies_are_the_bare_detail_view() {
             .get("os-vol-tenant-attr:tenant_id")
             .is_none()
     );
+    // A null volume_id is a volume that cannot be found (Cinder), a missing
+    // one is a schema error.
+    let r = h
+        .call(
+            "POST",
+            "/snapshots",
+            "p1",
+            Some(json!({"snapshot": {"volume_id": null}})),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = h
+        .call("POST", "/snapshots", "p1", Some(json!({"snapshot": {}})))
+        .await;
+    assert_eq!(r.status, 400);
+    // Snapshot lists check paging and sorting like volume lists.
+    for (query, status) in [
+        ("limit=invalid", 400),
+        ("sort_key=invalid", 400),
+        ("sort=name:sideways", 400),
+        ("marker=00000000-0000-0000-0000-000000000000", 404),
+        ("limit=1&sort=name:asc", 200),
+    ] {
+        let r = h
+            .call("GET", &format!("/snapshots?{query}"), "p1", None)
+            .await;
+        assert_eq!(r.status, status, "{query}");
+    }
     // The extensions list names what is served (Tempest probes it).
     let r = h.call("GET", "/extensions", "p1", None).await;
     assert_eq!(r.status, 200);

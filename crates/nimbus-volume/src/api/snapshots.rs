@@ -4,11 +4,15 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use nimbus_common::{ApiError, ApiVersion, Json, RequestContext};
+use nimbus_common::{ApiError, ApiVersion, Json, PageParams, RequestContext};
 use serde_json::{Value, json};
 
 use super::{Params, S, body_object, opt_str, param, parse_bool, views};
 use crate::app::check_metadata;
+use crate::app::model::Snapshot;
+
+/// Cinder's `osapi_max_limit`.
+const MAX_LIMIT: usize = 1000;
 
 pub(super) async fn create(
     State(st): S,
@@ -17,11 +21,16 @@ pub(super) async fn create(
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
     let obj = body_object(&body, "snapshot")?;
-    let volume_id = opt_str(obj, "volume_id")?.ok_or_else(|| {
-        ApiError::bad_request(
+    if !obj.contains_key("volume_id") {
+        return Err(ApiError::bad_request(
             "Invalid input for field/attribute snapshot. 'volume_id' is a required property.",
-        )
-    })?;
+        ));
+    }
+    // Cinder's schema allows a null volume_id (uuid_allow_null); the volume
+    // lookup then fails: 404.
+    let Some(volume_id) = opt_str(obj, "volume_id")? else {
+        return Err(ApiError::not_found("Volume None could not be found."));
+    };
     let force = obj
         .get("force")
         .map(|f| parse_bool("force", f))
@@ -62,15 +71,79 @@ pub(super) async fn list(
 ) -> Result<Response, ApiError> {
     let all_tenants = param(&params, "all_tenants")
         .is_some_and(|v| parse_bool("all_tenants", &json!(v)).unwrap_or(true));
-    let all = st.svc.snapshot_list(&ctx, all_tenants).await?;
-    let out: Vec<Value> = all
-        .iter()
+    // Bad paging or sorting is refused before anything is read (Cinder).
+    let page = PageParams::parse(param(&params, "limit"), param(&params, "marker"), MAX_LIMIT)?;
+    let keys = sort_keys(&params)?;
+    let mut all: Vec<Snapshot> = st
+        .svc
+        .snapshot_list(&ctx, all_tenants)
+        .await?
+        .into_iter()
         .filter(|s| param(&params, "volume_id").is_none_or(|v| s.volume_id == v))
         .filter(|s| param(&params, "status").is_none_or(|v| s.status.as_str() == v))
         .filter(|s| param(&params, "name").is_none_or(|v| s.name.as_deref() == Some(v)))
+        .collect();
+    all.sort_by(|a, b| {
+        for (key, desc) in &keys {
+            let ord = match key.as_str() {
+                "id" => a.id.cmp(&b.id),
+                "name" => a.name.cmp(&b.name),
+                "size" => a.size.cmp(&b.size),
+                "status" => a.status.as_str().cmp(b.status.as_str()),
+                "updated_at" => a.updated_at.cmp(&b.updated_at),
+                _ => a.created_at.cmp(&b.created_at),
+            };
+            let ord = if *desc { ord.reverse() } else { ord };
+            if ord.is_ne() {
+                return ord;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    let start = match &page.marker {
+        None => 0,
+        Some(m) => all
+            .iter()
+            .position(|s| &s.id == m)
+            .map(|i| i + 1)
+            .ok_or_else(|| ApiError::not_found(format!("Marker {m} could not be found.")))?,
+    };
+    let out: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(page.limit)
         .map(|s| views::snapshot(version, s))
         .collect();
     Ok(Json(json!({"snapshots": out})).into_response())
+}
+
+/// `sort` (`k1:dir,k2`) or `sort_key`/`sort_dir` as Cinder reads them;
+/// `created_at` descending when none is given.
+fn sort_keys(params: &[(String, String)]) -> Result<Vec<(String, bool)>, ApiError> {
+    let spec = match (param(params, "sort"), param(params, "sort_key")) {
+        (Some(s), _) => s.to_string(),
+        (None, Some(k)) => format!("{k}:{}", param(params, "sort_dir").unwrap_or("desc")),
+        (None, None) => "created_at:desc".to_string(),
+    };
+    let mut keys = Vec::new();
+    for part in spec.split(',') {
+        let (key, dir) = part.split_once(':').unwrap_or((part, "desc"));
+        let desc = match dir.trim() {
+            "desc" => true,
+            "asc" => false,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid sort direction '{other}'."
+                )));
+            }
+        };
+        let key = key.trim();
+        if !["id", "name", "size", "status", "created_at", "updated_at"].contains(&key) {
+            return Err(ApiError::bad_request(format!("Invalid sort key '{key}'.")));
+        }
+        keys.push((key.to_string(), desc));
+    }
+    Ok(keys)
 }
 
 pub(super) async fn show(
