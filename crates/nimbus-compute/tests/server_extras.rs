@@ -390,6 +390,29 @@ async fn server_groups_are_shaped_per_version_and_count_against_quota() {
     );
     let (_, limits) = cloud.call(P1, "2.64", "GET", "/limits", None).await;
     assert_eq!(limits["limits"]["absolute"]["totalServerGroupsUsed"], 2);
+    // The server_group_members quota is checked before anything is recorded.
+    let (image, flavor) = cloud.guest_and_flavor().await;
+    let (status, _) = cloud
+        .call(
+            ADMIN,
+            "2.57",
+            "PUT",
+            "/os-quota-sets/p1",
+            Some(json!({"quota_set": {"server_group_members": 0}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut body = server_body(&image, &flavor, "member", json!({}));
+    body["os:scheduler_hints"] = json!({"group": g1});
+    let (status, over) = cloud.call(P1, "2.96", "POST", "/servers", Some(body)).await;
+    assert_eq!(status, 403, "{over}");
+    assert_eq!(
+        over["forbidden"]["message"],
+        "Quota exceeded, too many servers in group"
+    );
+    let (_, servers) = cloud.call(P1, "2.96", "GET", "/servers", None).await;
+    assert_eq!(servers["servers"], json!([]));
+
     let (status, _) = cloud
         .call(
             P1,
@@ -515,7 +538,8 @@ async fn locks_tags_and_anti_affinity_on_one_host() {
         "No valid host was found. There are not enough hosts available."
     );
     assert_eq!(failed["fault"]["code"], 500);
-    assert_eq!(failed["OS-EXT-SRV-ATTR:host"], "");
+    assert_eq!(failed["OS-EXT-SRV-ATTR:host"], Value::Null);
+    assert_eq!(failed["hostId"], "");
     let (_, member_view) = cloud
         .call(P1, "2.96", "GET", &format!("/servers/{second}"), None)
         .await;

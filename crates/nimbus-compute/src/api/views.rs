@@ -162,12 +162,14 @@ pub fn server(
             json!(i.terminated_at.map(naive_time)),
         );
         if ctx.is_admin() {
-            s.insert("OS-EXT-SRV-ATTR:host".into(), json!(i.host));
+            // An instance that never found a host has none (nova's null).
+            let host = Some(&i.host).filter(|h| !h.is_empty());
+            s.insert("OS-EXT-SRV-ATTR:host".into(), json!(host));
             s.insert(
                 "OS-EXT-SRV-ATTR:instance_name".into(),
                 json!(format!("instance-{}", &i.uuid[..8.min(i.uuid.len())])),
             );
-            s.insert("OS-EXT-SRV-ATTR:hypervisor_hostname".into(), json!(i.host));
+            s.insert("OS-EXT-SRV-ATTR:hypervisor_hostname".into(), json!(host));
             if mv.at_least(2, 3) {
                 s.insert(
                     "OS-EXT-SRV-ATTR:reservation_id".into(),

@@ -13,6 +13,8 @@ pub mod rebuild;
 pub mod recovery;
 pub mod scheduler;
 pub mod server_groups;
+pub mod scheduler;
+pub mod server_groups;
 pub mod servers;
 pub mod snapshot;
 pub mod sshkey;
