@@ -103,6 +103,19 @@ async fn create_and_update_replies_are_the_bare_detail_view() {
             .await;
         assert_eq!(r.status, status, "{query}");
     }
+    // The summary (3.12) counts what the caller would list.
+    let r = h.call("GET", "/volumes/summary", "p1", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["volume-summary"]["total_count"], 1);
+    assert_eq!(r.json()["volume-summary"]["total_size"], 1);
+    assert!(r.json()["volume-summary"]["metadata"].is_object());
+    let r = h.call("GET", "/volumes/summary", "p2", None).await;
+    assert_eq!(r.json()["volume-summary"]["total_count"], 0);
+    let req = Harness::req_at("GET", "/volumes/summary", "p1", "volume 3.11");
+    assert_eq!(
+        Harness::send_to(&h.app, req, Body::empty()).await.status,
+        404
+    );
     // The extensions list names what is served (Tempest probes it).
     let r = h.call("GET", "/extensions", "p1", None).await;
     assert_eq!(r.status, 200);

@@ -77,6 +77,7 @@ fn v3_routes(state: ApiState) -> Router {
             get(volumes::list).post(volumes::create),
         )
         .route("/v3/{project}/volumes/detail", get(volumes::list_detail))
+        .route("/v3/{project}/volumes/summary", get(volumes::summary))
         .route(
             "/v3/{project}/volumes/{id}",
             get(volumes::show)

@@ -229,6 +229,36 @@ async fn list_any(
     Ok(Json(body).into_response())
 }
 
+/// `GET /v3/{project}/volumes/summary` (3.12): count and size of the volumes
+/// the caller would list; from 3.36 also every metadata key with its values.
+pub(super) async fn summary(
+    State(st): S,
+    ctx: RequestContext,
+    Extension(version): Extension<ApiVersion>,
+    axum::extract::Query(params): Params,
+) -> Result<Response, ApiError> {
+    if !version.at_least(3, 12) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    let f = filters(&ctx, &params)?;
+    let all = st.svc.volume_list(&ctx, &f).await?;
+    let total_size: i64 = all.iter().map(|v| v.size).sum();
+    let mut body = json!({"total_size": total_size, "total_count": all.len()});
+    if version.at_least(3, 36) {
+        let mut metadata: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for v in &all {
+            for (k, val) in &v.metadata {
+                let values = metadata.entry(k.as_str()).or_default();
+                if !values.contains(&val.as_str()) {
+                    values.push(val.as_str());
+                }
+            }
+        }
+        body["metadata"] = json!(metadata);
+    }
+    Ok(Json(json!({ "volume-summary": body })).into_response())
+}
+
 pub(super) async fn list(
     State(st): S,
     ctx: RequestContext,
