@@ -77,8 +77,46 @@ pub async fn show(
     Ok(axum::Json(image_json(&image, svc.shows_locations(&ctx))).into_response())
 }
 
+/// The operation name and path of one change: JSON-patch draft 10
+/// (`{"op": "replace", "path": "/name"}`, media type v2.1) or draft 4
+/// (`{"replace": "/name"}`, media type v2.0, what Tempest's client sends),
+/// as Glance's `_get_change_operation_d10` / `_d4`.
+fn op_and_path(
+    obj: &mut serde_json::Map<String, Value>,
+    flavor: PatchFlavor,
+) -> Result<(String, String), ApiError> {
+    if flavor == PatchFlavor::V21 {
+        let op = obj
+            .remove("op")
+            .and_then(|v| v.as_str().map(str::to_string));
+        let path = obj
+            .remove("path")
+            .and_then(|v| v.as_str().map(str::to_string));
+        return match (op, path) {
+            (Some(op), Some(path)) => Ok((op, path)),
+            _ => Err(ApiError::bad_request(
+                "Operation objects must contain 'op' and 'path'.",
+            )),
+        };
+    }
+    let ops: Vec<&str> = ["add", "remove", "replace"]
+        .into_iter()
+        .filter(|k| obj.contains_key(*k))
+        .collect();
+    let [op] = ops[..] else {
+        return Err(ApiError::bad_request(
+            "Operation objects must contain exactly one member named \"add\", \"remove\", or \"replace\".",
+        ));
+    };
+    let path = obj
+        .remove(op)
+        .and_then(|v| v.as_str().map(str::to_string))
+        .ok_or_else(|| ApiError::bad_request(format!("Unable to find '{op}' path.")))?;
+    Ok((op.to_string(), path))
+}
+
 /// Parses a JSON-patch body into operations on top-level attributes.
-fn patch_ops(body: &[u8]) -> Result<Vec<PatchOp>, ApiError> {
+fn patch_ops(body: &[u8], flavor: PatchFlavor) -> Result<Vec<PatchOp>, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|_| {
         ApiError::bad_request("Malformed request body: the body is not valid JSON.")
     })?;
@@ -92,17 +130,7 @@ fn patch_ops(body: &[u8]) -> Result<Vec<PatchOp>, ApiError> {
         let Value::Object(mut obj) = item else {
             return Err(ApiError::bad_request("Operations must be JSON objects."));
         };
-        let op = obj
-            .remove("op")
-            .and_then(|v| v.as_str().map(str::to_string));
-        let path = obj
-            .remove("path")
-            .and_then(|v| v.as_str().map(str::to_string));
-        let (Some(op), Some(path)) = (op, path) else {
-            return Err(ApiError::bad_request(
-                "Operation objects must contain 'op' and 'path'.",
-            ));
-        };
+        let (op, path) = op_and_path(&mut obj, flavor)?;
         let name = pointer_name(&path)?;
         let value = obj.remove("value");
         ops.push(match (op.as_str(), value) {
@@ -163,7 +191,7 @@ pub async fn update(
             )));
         }
     };
-    let ops = patch_ops(&body)?;
+    let ops = patch_ops(&body, flavor)?;
     let image = svc.image_update(&ctx, &id, flavor, &ops).await?;
     Ok(axum::Json(image_json(&image, svc.shows_locations(&ctx))).into_response())
 }
@@ -224,9 +252,11 @@ mod tests {
 
     #[test]
     fn patch_bodies_parse() {
-        let ops =
-            patch_ops(br#"[{"op":"add","path":"/a~1b","value":"x"},{"op":"remove","path":"/k"}]"#)
-                .unwrap();
+        let ops = patch_ops(
+            br#"[{"op":"add","path":"/a~1b","value":"x"},{"op":"remove","path":"/k"}]"#,
+            PatchFlavor::V21,
+        )
+        .unwrap();
         assert_eq!(
             ops,
             vec![
@@ -235,23 +265,54 @@ mod tests {
             ]
         );
         assert_eq!(
-            patch_ops(br#"[{"op":"move","path":"/a"}]"#)
+            patch_ops(br#"[{"op":"move","path":"/a"}]"#, PatchFlavor::V21)
                 .unwrap_err()
                 .status(),
             400
         );
         assert_eq!(
-            patch_ops(br#"[{"op":"add","path":"a","value":1}]"#)
+            patch_ops(br#"[{"op":"add","path":"a","value":1}]"#, PatchFlavor::V21)
                 .unwrap_err()
                 .status(),
             400
         );
-        assert_eq!(patch_ops(br#"{"op":"add"}"#).unwrap_err().status(), 400);
         assert_eq!(
-            patch_ops(br#"[{"op":"add","path":"/locations/-","value":{}}]"#)
+            patch_ops(br#"{"op":"add"}"#, PatchFlavor::V21)
                 .unwrap_err()
                 .status(),
+            400
+        );
+        assert_eq!(
+            patch_ops(
+                br#"[{"op":"add","path":"/locations/-","value":{}}]"#,
+                PatchFlavor::V21
+            )
+            .unwrap_err()
+            .status(),
             403
         );
+    }
+
+    #[test]
+    fn draft_4_bodies_parse_under_the_v2_0_media_type() {
+        let ops = patch_ops(
+            br#"[{"replace":"/name","value":"new"},{"remove":"/k"}]"#,
+            PatchFlavor::V20,
+        )
+        .unwrap();
+        assert_eq!(
+            ops,
+            vec![
+                PatchOp::Replace("name".into(), json!("new")),
+                PatchOp::Remove("k".into())
+            ]
+        );
+        // Two operation members, or none, are refused.
+        for body in [
+            br#"[{"add":"/a","replace":"/a","value":1}]"#.as_slice(),
+            br#"[{"op":"add","path":"/a","value":1}]"#.as_slice(),
+        ] {
+            assert_eq!(patch_ops(body, PatchFlavor::V20).unwrap_err().status(), 400);
+        }
     }
 }

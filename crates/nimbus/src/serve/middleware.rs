@@ -118,11 +118,13 @@ pub async fn observe(
 }
 
 /// `/compute/v2.1/` and `/compute/v2.1` are the same resource, as in the
-/// Python services: strip one trailing slash before routing.
+/// Python services: strip one trailing slash before routing. Glance's v2
+/// router does not: `GET /v2/images/` is an image with an empty id (404),
+/// not the list, so its paths keep their slash.
 pub fn trim_trailing_slash(mut request: Request) -> Request {
     let uri = request.uri();
     let path = uri.path();
-    if path.len() > 1 && path.ends_with('/') {
+    if path.len() > 1 && path.ends_with('/') && !path.starts_with("/image/v2/") {
         let trimmed = path.trim_end_matches('/');
         let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
         let new = match uri.query() {
@@ -134,4 +136,29 @@ pub fn trim_trailing_slash(mut request: Request) -> Request {
         }
     }
     request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trimmed(path: &str) -> String {
+        let request = Request::builder()
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        trim_trailing_slash(request).uri().to_string()
+    }
+
+    #[test]
+    fn one_trailing_slash_goes_except_under_glance_v2() {
+        assert_eq!(trimmed("/compute/v2.1/"), "/compute/v2.1");
+        assert_eq!(
+            trimmed("/network/v2.0/ports/?a=1"),
+            "/network/v2.0/ports?a=1"
+        );
+        assert_eq!(trimmed("/image/"), "/image");
+        assert_eq!(trimmed("/image/v2/images/"), "/image/v2/images/");
+        assert_eq!(trimmed("/"), "/");
+    }
 }
