@@ -13,8 +13,6 @@ pub mod rebuild;
 pub mod recovery;
 pub mod scheduler;
 pub mod server_groups;
-pub mod scheduler;
-pub mod server_groups;
 pub mod servers;
 pub mod snapshot;
 pub mod sshkey;
