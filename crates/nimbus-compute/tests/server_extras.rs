@@ -709,6 +709,30 @@ async fn locks_tags_and_anti_affinity_on_one_host() {
         .await;
     assert_eq!(status, 409);
     assert_eq!(resp["conflictingRequest"]["message"], locked_msg);
+    // Volumes neither come nor go while locked (nova's check_instance_lock
+    // runs before the volume is even looked up).
+    let attachments = format!("/servers/{first}/os-volume_attachments");
+    let (status, resp) = cloud
+        .call(
+            P1,
+            "2.73",
+            "POST",
+            &attachments,
+            Some(json!({"volumeAttachment": {"volumeId": "8c5a1c2e-0d6b-4d7e-9a43-1f1d3b0c9e11"}})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(resp["conflictingRequest"]["message"], locked_msg);
+    let (status, _) = cloud
+        .call(
+            P1,
+            "2.73",
+            "DELETE",
+            &format!("{attachments}/8c5a1c2e-0d6b-4d7e-9a43-1f1d3b0c9e11"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409);
     let (status, _) = cloud
         .call(
             P1,

@@ -204,6 +204,7 @@ pub async fn volume_attach(
         ));
     }
     let instance = server_get(svc, ctx, server_id).await?;
+    crate::app::lock::check_lock(ctx, &instance)?;
     check_state("attach_volume", &instance)?;
     // Another project's volume is as missing as a nonexistent one.
     let volume = svc.volume().volume_get(ctx, &req.volume_id).await?;
@@ -371,6 +372,7 @@ pub async fn volume_detach(
         ));
     }
     let instance = server_get(svc, ctx, server_id).await?;
+    crate::app::lock::check_lock(ctx, &instance)?;
     let volume = svc.volume().volume_get(ctx, volume_id).await?;
     let lock = svc.tasks().lock_for(&instance.uuid);
     let _guard = lock.lock().await;
