@@ -75,6 +75,29 @@ async fn create_and_update_replies_are_the_bare_detail_view() {
             .get("os-vol-tenant-attr:tenant_id")
             .is_none()
     );
+    let r = h
+        .call(
+            "POST",
+            "/snapshots",
+            "p1",
+            Some(json!({"snapshot": {"volume_id": id, "name": "s"}})),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    assert!(
+        r.json()["snapshot"]
+            .get("os-extended-snapshot-attributes:progress")
+            .is_none()
+    );
+    let snap = r.json()["snapshot"]["id"].as_str().unwrap().to_string();
+    let r = h
+        .call("GET", &format!("/snapshots/{snap}"), "p1", None)
+        .await;
+    assert!(
+        r.json()["snapshot"]
+            .get("os-extended-snapshot-attributes:progress")
+            .is_some()
+    );
     // A null volume_id is a volume that cannot be found (Cinder), a missing
     // one is a schema error.
     let r = h

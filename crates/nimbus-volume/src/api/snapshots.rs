@@ -58,7 +58,9 @@ pub(super) async fn create(
         .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"snapshot": views::snapshot(version, &s)})),
+        Json(
+            json!({"snapshot": views::without_extension_attributes(views::snapshot(version, &s))}),
+        ),
     )
         .into_response())
 }
@@ -187,7 +189,12 @@ pub(super) async fn update(
             metadata,
         )
         .await?;
-    Ok(Json(json!({"snapshot": views::snapshot(version, &s)})).into_response())
+    Ok(
+        Json(
+            json!({"snapshot": views::without_extension_attributes(views::snapshot(version, &s))}),
+        )
+        .into_response(),
+    )
 }
 
 pub(super) async fn delete(

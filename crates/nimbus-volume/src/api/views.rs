@@ -32,15 +32,17 @@ pub fn volume_summary(base: &str, v: &Volume) -> Value {
 
 /// The attributes Cinder's controller extensions add to `GET` replies only
 /// (show, detail list): the create and update replies are the bare detail view.
-const EXTENSION_ATTRIBUTES: [&str; 5] = [
+const EXTENSION_ATTRIBUTES: [&str; 7] = [
     "os-vol-tenant-attr:tenant_id",
+    "os-extended-snapshot-attributes:progress",
+    "os-extended-snapshot-attributes:project_id",
     "os-vol-host-attr:host",
     "os-vol-mig-status-attr:migstat",
     "os-vol-mig-status-attr:name_id",
     "volume_image_metadata",
 ];
 
-/// The detail view without [`EXTENSION_ATTRIBUTES`] (create and update replies).
+/// A volume or snapshot view without [`EXTENSION_ATTRIBUTES`] (create and update replies).
 pub fn without_extension_attributes(mut body: Value) -> Value {
     if let Value::Object(map) = &mut body {
         for key in EXTENSION_ATTRIBUTES {
