@@ -234,6 +234,28 @@ fn block_devices(v: &Value) -> Result<Vec<BlockDevice>, ApiError> {
     Ok(out)
 }
 
+/// An access address as nova stores it: validated, and in the canonical
+/// text form its database column gives back (`netaddr`: RFC 5952 for
+/// IPv6, so `0:0:0:0:0:babe:220.12.22.2` reads `::babe:dc0c:1602`).
+fn access_ip(v: &Value, field: &str) -> Result<String, ApiError> {
+    let ip = string(v, field, 64)?;
+    if ip.is_empty() {
+        return Ok(ip);
+    }
+    let (canonical, kind) = if field == "accessIPv6" {
+        (
+            ip.parse::<std::net::Ipv6Addr>().map(|a| a.to_string()),
+            "ipv6",
+        )
+    } else {
+        (
+            ip.parse::<std::net::Ipv4Addr>().map(|a| a.to_string()),
+            "ipv4",
+        )
+    };
+    canonical.map_err(|_| invalid(field, format!("{v} is not a '{kind}'")))
+}
+
 /// Parses `{"server": {...}}` as nova's create schema at `mv`.
 pub fn parse_create(body: &Value, mv: Microversion) -> Result<CreateRequest, ApiError> {
     let top = object(body, "body")?;
@@ -324,18 +346,10 @@ pub fn parse_create(body: &Value, mv: Microversion) -> Result<CreateRequest, Api
         ));
     }
     if let Some(v) = s.get("accessIPv4") {
-        let ip = string(v, "accessIPv4", 64)?;
-        if !ip.is_empty() && ip.parse::<std::net::Ipv4Addr>().is_err() {
-            return Err(invalid("accessIPv4", format!("{v} is not a 'ipv4'")));
-        }
-        req.access_ip_v4 = Some(ip);
+        req.access_ip_v4 = Some(access_ip(v, "accessIPv4")?);
     }
     if let Some(v) = s.get("accessIPv6") {
-        let ip = string(v, "accessIPv6", 64)?;
-        if !ip.is_empty() && ip.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(invalid("accessIPv6", format!("{v} is not a 'ipv6'")));
-        }
-        req.access_ip_v6 = Some(ip);
+        req.access_ip_v6 = Some(access_ip(v, "accessIPv6")?);
     }
     if let Some(v) = s.get("availability_zone") {
         let az = string(v, "availability_zone", 255)?;
@@ -406,7 +420,10 @@ pub fn parse_create(body: &Value, mv: Microversion) -> Result<CreateRequest, Api
         req.description = description(v)?;
     }
     if let Some(v) = s.get("hostname") {
-        let h = string(v, "hostname", 63)?;
+        // From 2.94 the hostname may be a fully qualified name (nova's
+        // `fqdn` parameter type, 255 characters).
+        let max = if mv.at_least(2, 94) { 255 } else { 63 };
+        let h = string(v, "hostname", max)?;
         if h.is_empty()
             || !h
                 .chars()
@@ -720,13 +737,14 @@ async fn server_update(
         req.description = Some(description(v)?);
     }
     if let Some(v) = s.get("hostname") {
-        req.hostname = Some(string(v, "hostname", 63)?);
+        let max = if mv.at_least(2, 94) { 255 } else { 63 };
+        req.hostname = Some(string(v, "hostname", max)?);
     }
     if let Some(v) = s.get("accessIPv4") {
-        req.access_ip_v4 = Some(string(v, "accessIPv4", 64)?);
+        req.access_ip_v4 = Some(access_ip(v, "accessIPv4")?);
     }
     if let Some(v) = s.get("accessIPv6") {
-        req.access_ip_v6 = Some(string(v, "accessIPv6", 64)?);
+        req.access_ip_v6 = Some(access_ip(v, "accessIPv6")?);
     }
     let i = servers::server_update(&svc, &ctx, &id, req).await?;
     let view = if mv.at_least(2, 75) {
@@ -756,6 +774,42 @@ mod tests {
 
     fn mv(minor: u16) -> Microversion {
         Microversion(ApiVersion::new(2, minor))
+    }
+
+    #[test]
+    fn access_addresses_are_stored_canonical_and_fqdn_hostnames_need_2_94() {
+        let body = |server: Value| json!({"server": server});
+        let req = parse_create(
+            &body(json!({"name": "a", "flavorRef": "1", "imageRef": "x",
+                "accessIPv4": "1.1.1.1",
+                "accessIPv6": "0000:0000:0000:0000:0000:babe:220.12.22.2"})),
+            mv(2),
+        )
+        .unwrap();
+        assert_eq!(req.access_ip_v6.as_deref(), Some("::babe:dc0c:1602"));
+        assert_eq!(req.access_ip_v4.as_deref(), Some("1.1.1.1"));
+        assert_eq!(
+            parse_create(
+                &body(json!({"name": "a", "flavorRef": "1", "accessIPv6": "1.2.3.4"})),
+                mv(2)
+            )
+            .unwrap_err()
+            .status(),
+            400
+        );
+        let fqdn = format!("{}.example.com", "h".repeat(70));
+        let with_host = |v| {
+            parse_create(
+                &body(json!({"name": "a", "flavorRef": "1", "imageRef": "x",
+                    "networks": "none", "hostname": fqdn})),
+                mv(v),
+            )
+        };
+        assert_eq!(with_host(90).unwrap_err().status(), 400);
+        assert_eq!(
+            with_host(94).unwrap().hostname.as_deref(),
+            Some(fqdn.as_str())
+        );
     }
 
     #[test]

@@ -339,16 +339,19 @@ pub async fn console_output(
     let text = String::from_utf8_lossy(&bytes).replace('\r', "");
     Ok(match length {
         None => text,
-        Some(n) => {
-            let lines: Vec<&str> = text.lines().collect();
-            let start = lines.len().saturating_sub(n);
-            let mut out = lines[start..].join("\n");
-            if n > 0 && text.ends_with('\n') {
-                out.push('\n');
-            }
-            out
-        }
+        Some(n) => tail_lines(&text, n),
     })
+}
+
+/// nova's `_tail_log`: the last `n` pieces of the log split at newlines,
+/// joined again (a final newline counts as an empty last line, so
+/// `length=3` of a log ending in `\n` gives two lines and that newline).
+fn tail_lines(text: &str, n: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    let pieces: Vec<&str> = text.split('\n').collect();
+    pieces[pieces.len().saturating_sub(n)..].join("\n")
 }
 
 /// `changePassword`: nova's libvirt driver sets it through the QEMU guest
@@ -366,4 +369,18 @@ pub async fn change_password(
         )));
     }
     Err(ApiError::conflict("QEMU guest agent is not enabled"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail_lines;
+
+    #[test]
+    fn console_tail_counts_lines_as_nova() {
+        let log = "a\nb\nc\nd\n";
+        assert_eq!(tail_lines(log, 3), "c\nd\n");
+        assert_eq!(tail_lines(log, 3).split('\n').count(), 3);
+        assert_eq!(tail_lines("a\nb", 5), "a\nb");
+        assert_eq!(tail_lines(log, 0), "");
+    }
 }

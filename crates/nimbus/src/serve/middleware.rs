@@ -95,6 +95,13 @@ pub async fn observe(
         tracing::info!(status, ms = elapsed.as_secs_f64() * 1000.0, "handled");
     });
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
+        // Nova answers with its older header name too; clients and Tempest
+        // read `x-compute-request-id` from compute responses.
+        if service == "compute" {
+            response
+                .headers_mut()
+                .insert("x-compute-request-id", value.clone());
+        }
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     metrics

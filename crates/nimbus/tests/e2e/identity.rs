@@ -368,6 +368,19 @@ fn bad_input_is_refused_cleanly(backend: Backend) {
     assert!(body("/network/v2.0/nothing")["NeutronError"]["message"].is_string());
     keystone_error(&body("/no-such-service"), 404);
 
+    // Compute answers with nova's own request id header as well, the same id.
+    let r = http
+        .get(cloud.url("/compute/v2.1/flavors"))
+        .header("x-auth-token", &token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers().get("x-compute-request-id"),
+        r.headers().get("x-openstack-request-id")
+    );
+    assert!(r.headers().contains_key("x-compute-request-id"));
+
     // A batch of malformed requests, then the server is still healthy.
     let garbage: Vec<(&str, &str, Vec<u8>)> = vec![
         ("POST", "/identity/v3/auth/tokens", b"\xff\xfe\x00garbage".to_vec()),
