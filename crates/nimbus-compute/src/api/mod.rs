@@ -14,6 +14,7 @@ pub mod keypairs;
 pub mod limits;
 pub mod lock;
 pub mod quota_sets;
+pub mod security_groups;
 pub mod server_actions;
 pub mod server_groups;
 pub mod server_metadata;
@@ -148,6 +149,7 @@ fn v21_routes(service: ComputeService) -> Router {
         .merge(services::routes())
         .merge(servers::routes())
         .merge(server_actions::routes())
+        .merge(security_groups::routes())
         .merge(server_metadata::routes())
         .merge(server_tags::routes())
         .merge(server_groups::routes())
