@@ -1,0 +1,351 @@
+//! Nova's network proxy APIs (`os-security-groups`,
+//! `os-security-group-rules`) through the in-process router: nova's shapes
+//! over the network service's groups, nova's errors, and the 2.36 cutoff.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use http_body_util::BodyExt;
+use nimbus_common::RequestContext;
+use nimbus_compute::{ComputeConfig, ComputeService};
+use nimbus_image::{ImageConfig, ImageService};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const P1: (&str, &str) = ("p1", "member,reader");
+const P2: (&str, &str) = ("p2", "member,reader");
+
+async fn fake_auth(mut req: Request, next: Next) -> axum::response::Response {
+    let get = |req: &Request, name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (project, roles) = (get(&req, "x-test-project"), get(&req, "x-test-roles"));
+    if let (Some(project), Some(roles)) = (project, roles) {
+        req.extensions_mut().insert(RequestContext {
+            request_id: "req-proxy".into(),
+            user_id: format!("user-{project}"),
+            user_name: format!("user-{project}"),
+            user_domain_id: "default".into(),
+            project_id: Some(project.clone()),
+            project_name: Some(project),
+            project_domain_id: Some("default".into()),
+            domain_id: None,
+            roles: roles.split(',').map(str::to_string).collect(),
+            audit_id: "audit".into(),
+        });
+    }
+    next.run(req).await
+}
+
+struct Cloud {
+    _dir: tempfile::TempDir,
+    app: Router,
+}
+
+async fn cloud() -> Cloud {
+    let dir = tempfile::tempdir().unwrap();
+    let db = nimbus_db::Db::open_sqlite(&dir.path().join("nimbus.sqlite"), 4)
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    let images = ImageService::new(db.clone(), ImageConfig::under(dir.path()))
+        .await
+        .unwrap();
+    let svc = ComputeService::new(
+        db.clone(),
+        ComputeConfig::under(dir.path()),
+        crate::peers(&db, dir.path(), &images).await,
+    )
+    .await
+    .unwrap();
+    let app = nimbus_compute::router(svc, "http://cloud:1", |r| {
+        r.route_layer(axum::middleware::from_fn(fake_auth))
+    });
+    Cloud { _dir: dir, app }
+}
+
+impl Cloud {
+    async fn call(
+        &self,
+        who: (&str, &str),
+        version: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("/v2.1{path}"))
+            .header("x-test-project", who.0)
+            .header("x-test-roles", who.1)
+            .header("openstack-api-version", format!("compute {version}"));
+        let body = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response = self
+            .app
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        (status, value)
+    }
+}
+
+#[tokio::test]
+async fn security_groups_and_rules_in_novas_shapes() {
+    let c = cloud().await;
+    // The project's default group appears on the first listing.
+    let (s, body) = c.call(P1, "2.1", "GET", "/os-security-groups", None).await;
+    assert_eq!(s, 200, "{body}");
+    let groups = body["security_groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0]["name"], "default");
+    assert_eq!(groups[0]["tenant_id"], "p1");
+
+    let (s, body) = c
+        .call(
+            P1,
+            "2.1",
+            "POST",
+            "/os-security-groups",
+            Some(json!({"security_group": {"name": "web", "description": "www"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let group = body["security_group"].clone();
+    let gid = group["id"].as_str().unwrap().to_string();
+    assert!(uuid::Uuid::try_parse(&gid).is_ok());
+    assert_eq!(group["description"], "www");
+    // Neutron's egress rules are not nova's: a new group shows none.
+    assert_eq!(group["rules"], json!([]));
+
+    // A missing name is nova's 400.
+    let (s, _) = c
+        .call(
+            P1,
+            "2.1",
+            "POST",
+            "/os-security-groups",
+            Some(json!({"security_group": {"description": "x"}})),
+        )
+        .await;
+    assert_eq!(s, 400);
+
+    let (s, body) = c
+        .call(
+            P1,
+            "2.1",
+            "POST",
+            "/os-security-group-rules",
+            Some(json!({"security_group_rule": {
+                "parent_group_id": gid, "ip_protocol": "tcp",
+                "from_port": 22, "to_port": 22, "cidr": "10.0.0.0/24"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let rule = body["security_group_rule"].clone();
+    assert_eq!(rule["parent_group_id"], gid.as_str());
+    assert_eq!(rule["ip_protocol"], "tcp");
+    assert_eq!(rule["from_port"], 22);
+    assert_eq!(rule["to_port"], 22);
+    assert_eq!(rule["ip_range"], json!({"cidr": "10.0.0.0/24"}));
+    assert_eq!(rule["group"], json!({}));
+    let rid = rule["id"].as_str().unwrap().to_string();
+
+    // A rule naming a group shows the group's name and project.
+    let (s, body) = c
+        .call(
+            P1,
+            "2.1",
+            "POST",
+            "/os-security-group-rules",
+            Some(json!({"security_group_rule": {
+                "parent_group_id": gid, "ip_protocol": "icmp",
+                "from_port": -1, "to_port": -1, "group_id": gid}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        body["security_group_rule"]["group"],
+        json!({"name": "web", "tenant_id": "p1"})
+    );
+    assert_eq!(body["security_group_rule"]["from_port"], -1);
+
+    // The same rule twice, a bad range, a bad protocol: 400.
+    for bad in [
+        json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "10.0.0.0/24"}),
+        json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 30, "to_port": 22}),
+        json!({"parent_group_id": gid, "ip_protocol": "gre", "from_port": 1, "to_port": 2}),
+        json!({"parent_group_id": "not-a-uuid", "ip_protocol": "tcp", "from_port": 1, "to_port": 2}),
+    ] {
+        let (s, body) = c
+            .call(
+                P1,
+                "2.1",
+                "POST",
+                "/os-security-group-rules",
+                Some(json!({"security_group_rule": bad})),
+            )
+            .await;
+        assert_eq!(s, 400, "{bad} -> {body}");
+    }
+
+    let (s, body) = c
+        .call(
+            P1,
+            "2.1",
+            "GET",
+            &format!("/os-security-groups/{gid}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(body["security_group"]["rules"].as_array().unwrap().len(), 2);
+
+    // Another project sees neither the group nor its rules.
+    let (s, _) = c
+        .call(
+            P2,
+            "2.1",
+            "GET",
+            &format!("/os-security-groups/{gid}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = c
+        .call(
+            P2,
+            "2.1",
+            "DELETE",
+            &format!("/os-security-group-rules/{rid}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+
+    let (s, body) = c
+        .call(
+            P1,
+            "2.1",
+            "PUT",
+            &format!("/os-security-groups/{gid}"),
+            Some(json!({"security_group": {"name": "web2", "description": "d2"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["security_group"]["name"], "web2");
+
+    let (s, _) = c
+        .call(
+            P1,
+            "2.1",
+            "DELETE",
+            &format!("/os-security-group-rules/{rid}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 202);
+    let (s, _) = c
+        .call(
+            P1,
+            "2.1",
+            "DELETE",
+            &format!("/os-security-group-rules/{rid}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+
+    let (s, _) = c
+        .call(
+            P1,
+            "2.1",
+            "DELETE",
+            &format!("/os-security-groups/{gid}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 202);
+    let (s, _) = c
+        .call(
+            P1,
+            "2.1",
+            "GET",
+            &format!("/os-security-groups/{gid}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = c
+        .call(P1, "2.1", "GET", "/os-security-groups/not-a-uuid", None)
+        .await;
+    assert_eq!(s, 400);
+}
+
+#[tokio::test]
+async fn proxies_are_gone_from_2_36() {
+    let c = cloud().await;
+    let (s, _) = c.call(P1, "2.35", "GET", "/os-security-groups", None).await;
+    assert_eq!(s, 200);
+    let (s, _) = c.call(P1, "2.36", "GET", "/os-security-groups", None).await;
+    assert_eq!(s, 404);
+    let (s, _) = c
+        .call(
+            P1,
+            "2.36",
+            "POST",
+            "/os-security-groups",
+            Some(json!({"security_group": {"name": "a", "description": "b"}})),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = c
+        .call(
+            P1,
+            "2.36",
+            "POST",
+            "/os-security-group-rules",
+            Some(json!({"security_group_rule": {}})),
+        )
+        .await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn the_default_group_cannot_be_deleted_by_its_project() {
+    let c = cloud().await;
+    let (_, body) = c.call(P1, "2.1", "GET", "/os-security-groups", None).await;
+    let id = body["security_groups"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // nova turns neutron's 409 into a 400.
+    let (s, body) = c
+        .call(
+            P1,
+            "2.1",
+            "DELETE",
+            &format!("/os-security-groups/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400, "{body}");
+}
