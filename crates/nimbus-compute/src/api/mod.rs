@@ -8,6 +8,7 @@ pub mod availability_zones;
 pub mod flavor_access;
 pub mod flavor_extra_specs;
 pub mod flavors;
+pub mod floating_ips;
 pub mod hypervisors;
 pub mod instance_actions;
 pub mod keypairs;
@@ -150,6 +151,7 @@ fn v21_routes(service: ComputeService) -> Router {
         .merge(servers::routes())
         .merge(server_actions::routes())
         .merge(security_groups::routes())
+        .merge(floating_ips::routes())
         .merge(server_metadata::routes())
         .merge(server_tags::routes())
         .merge(server_groups::routes())
