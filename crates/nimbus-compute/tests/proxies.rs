@@ -44,6 +44,7 @@ async fn fake_auth(mut req: Request, next: Next) -> axum::response::Response {
 
 struct Cloud {
     _dir: tempfile::TempDir,
+    svc: ComputeService,
     app: Router,
 }
 
@@ -63,10 +64,14 @@ async fn cloud() -> Cloud {
     )
     .await
     .unwrap();
-    let app = nimbus_compute::router(svc, "http://cloud:1", |r| {
+    let app = nimbus_compute::router(svc.clone(), "http://cloud:1", |r| {
         r.route_layer(axum::middleware::from_fn(fake_auth))
     });
-    Cloud { _dir: dir, app }
+    Cloud {
+        _dir: dir,
+        svc,
+        app,
+    }
 }
 
 impl Cloud {
@@ -348,4 +353,127 @@ async fn the_default_group_cannot_be_deleted_by_its_project() {
         )
         .await;
     assert_eq!(s, 400, "{body}");
+}
+
+fn attrs(v: Value) -> nimbus_network::app::input::Attrs {
+    nimbus_network::app::input::Attrs::from_map(v.as_object().unwrap().clone())
+}
+
+#[tokio::test]
+async fn floating_ips_allocate_list_show_delete() {
+    let c = cloud().await;
+    let admin = RequestContext {
+        request_id: "req-admin".into(),
+        user_id: "admin".into(),
+        user_name: "admin".into(),
+        user_domain_id: "default".into(),
+        project_id: Some("admin-p".into()),
+        project_name: Some("admin-p".into()),
+        project_domain_id: Some("default".into()),
+        domain_id: None,
+        roles: vec!["admin".into(), "member".into(), "reader".into()],
+        audit_id: "audit".into(),
+    };
+    let net = c
+        .svc
+        .network()
+        .network_create(
+            &admin,
+            attrs(json!({"name": "public", "router:external": true})),
+        )
+        .await
+        .unwrap();
+    c.svc
+        .network()
+        .subnet_create(
+            &admin,
+            attrs(json!({"network_id": net.id, "cidr": "203.0.113.0/28", "ip_version": 4})),
+        )
+        .await
+        .unwrap();
+
+    let (s, body) = c
+        .call(
+            P1,
+            "2.1",
+            "POST",
+            "/os-floating-ips",
+            Some(json!({"pool": "public"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let fip = body["floating_ip"].clone();
+    assert!(
+        fip["ip"].as_str().unwrap().starts_with("203.0.113."),
+        "{fip}"
+    );
+    assert_eq!(fip["pool"], "public");
+    assert_eq!(fip["fixed_ip"], Value::Null);
+    assert_eq!(fip["instance_id"], Value::Null);
+    let id = fip["id"].as_str().unwrap().to_string();
+
+    // Without a pool: the one external network.
+    let (s, body) = c.call(P1, "2.1", "POST", "/os-floating-ips", None).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, _) = c
+        .call(
+            P1,
+            "2.1",
+            "POST",
+            "/os-floating-ips",
+            Some(json!({"pool": "nowhere"})),
+        )
+        .await;
+    assert_eq!(s, 404);
+
+    let (s, body) = c.call(P1, "2.1", "GET", "/os-floating-ips", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(body["floating_ips"].as_array().unwrap().len(), 2);
+    let (_, body) = c.call(P2, "2.1", "GET", "/os-floating-ips", None).await;
+    assert_eq!(body["floating_ips"], json!([]));
+
+    let (s, body) = c
+        .call(P1, "2.1", "GET", &format!("/os-floating-ips/{id}"), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(body["floating_ip"], fip);
+    let (s, _) = c
+        .call(P2, "2.1", "GET", &format!("/os-floating-ips/{id}"), None)
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = c
+        .call(P1, "2.36", "GET", &format!("/os-floating-ips/{id}"), None)
+        .await;
+    assert_eq!(s, 404);
+
+    // The actions: an unknown server is 404; from 2.44 the action is gone.
+    let (s, _) = c
+        .call(
+            P1,
+            "2.1",
+            "POST",
+            "/servers/5f1d7a62-95d2-4b0c-9a4e-2a6c1d0e0009/action",
+            Some(json!({"addFloatingIp": {"address": fip["ip"]}})),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = c
+        .call(
+            P1,
+            "2.1",
+            "POST",
+            "/servers/5f1d7a62-95d2-4b0c-9a4e-2a6c1d0e0009/action",
+            Some(json!({"addFloatingIp": {"address": "not an ip"}})),
+        )
+        .await;
+    assert_eq!(s, 400);
+
+    let (s, _) = c
+        .call(P1, "2.1", "DELETE", &format!("/os-floating-ips/{id}"), None)
+        .await;
+    assert_eq!(s, 202);
+    let (s, _) = c
+        .call(P1, "2.1", "GET", &format!("/os-floating-ips/{id}"), None)
+        .await;
+    assert_eq!(s, 404);
 }
