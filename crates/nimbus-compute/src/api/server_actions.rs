@@ -101,6 +101,18 @@ async fn server_action(
             };
             simple(action).await
         }
+        "addFloatingIp" => super::floating_ips::add_action(&svc, &ctx, mv, &id, args).await,
+        "removeFloatingIp" => super::floating_ips::remove_action(&svc, &ctx, mv, &id, args).await,
+        "addSecurityGroup" | "removeSecurityGroup" => {
+            super::security_groups::server_group_action(
+                &svc,
+                &ctx,
+                &id,
+                args,
+                name == "addSecurityGroup",
+            )
+            .await
+        }
         "lock" => {
             super::lock::lock_action(&svc, &ctx, mv, &id, args).await?;
             Ok(StatusCode::ACCEPTED.into_response())
@@ -153,6 +165,14 @@ async fn server_action(
             crate::app::ports::fill_addresses(&svc, &ctx, &mut one, view == View::Show).await?;
             let [mut server] = one;
             server["adminPass"] = json!(admin_pass);
+            // The rebuild reply names the key pair from 2.54 and the user
+            // data from 2.57 (nova's rebuild view, before 2.75 too).
+            if mv.at_least(2, 54) {
+                server["key_name"] = json!(instance.key_name);
+            }
+            if mv.at_least(2, 57) {
+                server["user_data"] = json!(instance.user_data);
+            }
             Ok((StatusCode::ACCEPTED, Json(json!({"server": server}))).into_response())
         }
         "createImage" => {
@@ -212,6 +232,12 @@ fn rebuild_request(
     if mv.at_least(2, 19) {
         allowed.push("description");
     }
+    if mv.at_least(2, 54) {
+        allowed.push("key_name");
+    }
+    if mv.at_least(2, 57) {
+        allowed.push("user_data");
+    }
     reject_extra(args, &allowed, "rebuild")?;
     let s = parse::object(args, "rebuild")?;
     let image = s.get("imageRef").ok_or_else(|| {
@@ -240,6 +266,26 @@ fn rebuild_request(
     }
     if let Some(v) = s.get("description") {
         req.description = Some(parse::description(v)?);
+    }
+    if let Some(v) = s.get("key_name") {
+        req.key_name = Some(match v {
+            Value::Null => None,
+            v => Some(parse::string(v, "key_name", 255)?),
+        });
+    }
+    if let Some(v) = s.get("user_data") {
+        req.user_data = Some(match v {
+            Value::Null => None,
+            v => {
+                let text = parse::string(v, "user_data", 65535)?;
+                if crate::app::servers::decode_base64(&text).is_none() {
+                    return Err(ApiError::bad_request(
+                        "User data needs to be valid base 64.",
+                    ));
+                }
+                Some(text)
+            }
+        });
     }
     Ok(req)
 }

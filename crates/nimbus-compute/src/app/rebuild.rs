@@ -31,6 +31,10 @@ pub struct RebuildRequest {
     pub personality: Vec<Personality>,
     /// New description (2.19).
     pub description: Option<Option<String>>,
+    /// Another key pair, or none (`null`), from 2.54.
+    pub key_name: Option<Option<String>>,
+    /// New user data (base64), or none (`null`), from 2.57.
+    pub user_data: Option<Option<String>>,
 }
 
 /// Checks and records the rebuild, starts the task; returns the server
@@ -62,6 +66,13 @@ pub async fn server_rebuild(
         swap_mb: u64::try_from(instance.swap_mb).unwrap_or(0),
     };
     build::validate(&image, &spec, ctx.is_admin())?;
+    let key = match &req.key_name {
+        Some(Some(name)) => Some(Some(
+            super::keypairs::keypair_for_boot(svc, ctx, name).await?,
+        )),
+        Some(None) => Some(None),
+        None => None,
+    };
     claim(
         svc,
         &instance,
@@ -80,6 +91,16 @@ pub async fn server_rebuild(
     }
     instances::instance_update(pool, &updated).await?;
     instances::instance_set_image(pool, &instance.uuid, &req.image_ref).await?;
+    if let Some(key) = &key {
+        let (name, data) = match key {
+            Some(k) => (Some(k.name.as_str()), Some(k.public_key.as_str())),
+            None => (None, None),
+        };
+        instances::instance_set_key(pool, &instance.uuid, name, data).await?;
+    }
+    if let Some(user_data) = &req.user_data {
+        instances::instance_set_user_data(pool, &instance.uuid, user_data.as_deref()).await?;
+    }
     if let Some(meta) = &req.metadata {
         instances::metadata_write(pool, &instance.uuid, meta, true).await?;
     }

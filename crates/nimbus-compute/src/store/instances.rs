@@ -491,6 +491,40 @@ pub async fn instance_set_image(pool: &Pool, uuid: &str, image: &str) -> Result<
     Ok(())
 }
 
+/// Changes the key pair injected at the next (re)build (rebuild, 2.54).
+pub async fn instance_set_key(
+    pool: &Pool,
+    uuid: &str,
+    key_name: Option<&str>,
+    key_data: Option<&str>,
+) -> Result<(), ComputeError> {
+    sqlx::query(
+        "UPDATE compute_instances SET key_name = $1, key_data = $2, updated_at = $3 WHERE uuid = $4",
+    )
+    .bind(key_name)
+    .bind(key_data)
+    .bind(now_micros())
+    .bind(uuid)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Changes the user data (rebuild, 2.57).
+pub async fn instance_set_user_data(
+    pool: &Pool,
+    uuid: &str,
+    user_data: Option<&str>,
+) -> Result<(), ComputeError> {
+    sqlx::query("UPDATE compute_instances SET user_data = $1, updated_at = $2 WHERE uuid = $3")
+        .bind(user_data)
+        .bind(now_micros())
+        .bind(uuid)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Soft-deletes: vm_state deleted, deleted = 1, quota freed.
 pub async fn instance_mark_deleted(pool: &Pool, uuid: &str) -> Result<(), ComputeError> {
     let now = now_micros();

@@ -322,9 +322,32 @@ fn a_server_boots_injected_runs_its_lifecycle_and_survives_a_restart() {
     ]);
     wait_console(&cloud, "vm-snap", "NIMBUS-GUEST ready");
     cloud.openstack_ok(&["server", "delete", "--wait", "vm-snap"]);
-    cloud.openstack_ok(&["server", "rebuild", "--image", "guest", "--wait", "vm1"]);
+    // The rebuild swaps the key pair (2.54): the new key is injected.
+    let key2 = cloud.data_dir().join("k2.pub");
+    std::fs::write(&key2, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJ8EaMLpcmdio0Gqg34Cq3snOURhxWMPB3t41gfqgcX rebuilt@nimbus\n").unwrap();
+    cloud.openstack_ok(&[
+        "keypair",
+        "create",
+        "--public-key",
+        key2.to_str().unwrap(),
+        "k2",
+    ]);
+    cloud.openstack_ok(&[
+        "--os-compute-api-version",
+        "2.57",
+        "server",
+        "rebuild",
+        "--image",
+        "guest",
+        "--key-name",
+        "k2",
+        "--wait",
+        "vm1",
+    ]);
     wait_status(&cloud, "vm1", "ACTIVE");
-    wait_console(&cloud, "vm1", "NIMBUS-GUEST ready");
+    wait_console(&cloud, "vm1", "rebuilt@nimbus");
+    let shown = cloud.openstack_json(&["server", "show", "vm1"]);
+    assert_eq!(shown["key_name"], "k2", "{shown}");
 
     let actions = cloud.openstack_ok(&["server", "event", "list", "vm1"]);
     for a in [
