@@ -467,6 +467,27 @@ async fn floating_ips_allocate_list_show_delete() {
         )
         .await;
     assert_eq!(s, 400);
+    let (s, body) = c
+        .call(
+            P1,
+            "2.44",
+            "POST",
+            "/servers/5f1d7a62-95d2-4b0c-9a4e-2a6c1d0e0009/action",
+            // Input that 2.43 would refuse with a 400: the action is gone.
+            Some(json!({"removeFloatingIp": {"address": "not an ip"}})),
+        )
+        .await;
+    assert_eq!(s, 404, "{body}");
+    let (s, _) = c
+        .call(
+            P1,
+            "2.1",
+            "GET",
+            "/servers/5f1d7a62-95d2-4b0c-9a4e-2a6c1d0e0009/os-security-groups",
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
 
     let (s, _) = c
         .call(P1, "2.1", "DELETE", &format!("/os-floating-ips/{id}"), None)
