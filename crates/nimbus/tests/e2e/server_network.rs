@@ -204,6 +204,28 @@ fn servers_get_ports_their_guests_see_and_floating_ips() {
         "{shown}"
     );
 
+    // `server add security group` goes through nova's addSecurityGroup
+    // action: the server's port gets the group, and loses it again.
+    cloud.openstack_ok(&["security", "group", "create", "web"]);
+    cloud.openstack_ok(&["server", "add", "security", "group", "vm1", "web"]);
+    let shown = cloud.openstack_json(&["server", "show", "vm1"]);
+    assert!(
+        shown["security_groups"].to_string().contains("web"),
+        "{shown}"
+    );
+    let web = cloud.openstack_json(&["security", "group", "show", "web"]);
+    let ports = cloud.openstack_json(&["port", "list", "--server", "vm1", "--long"]);
+    assert!(
+        ports.to_string().contains(web["id"].as_str().unwrap()),
+        "{ports}"
+    );
+    cloud.openstack_ok(&["server", "remove", "security", "group", "vm1", "web"]);
+    let shown = cloud.openstack_json(&["server", "show", "vm1"]);
+    assert!(
+        !shown["security_groups"].to_string().contains("web"),
+        "{shown}"
+    );
+
     // A user's port, injected into the root disk (no config drive).
     let mine = cloud.openstack_json(&[
         "port",
