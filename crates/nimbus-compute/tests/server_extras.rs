@@ -843,9 +843,42 @@ async fn locks_tags_and_anti_affinity_on_one_host() {
     );
     cloud.set_compute_enabled(true).await;
 
-    // Unlocked, the member deletes; the group's quota of members counts
-    // only live servers.
-    for id in [&first, &second, &refused] {
+    // Nothing is soft-deleted, so nothing is restorable; forceDelete of an
+    // unknown server is 404 (nova looks the server up first).
+    let (status, resp) = cloud
+        .call(
+            P1,
+            "2.73",
+            "POST",
+            &action(&first),
+            Some(json!({"restore": null})),
+        )
+        .await;
+    assert_eq!(status, 409, "{resp}");
+    let (status, _) = cloud
+        .call(
+            P1,
+            "2.73",
+            "POST",
+            &action("5b1f7a9e-1111-4222-8333-944455556666"),
+            Some(json!({"forceDelete": null})),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // Unlocked, the member deletes (forceDelete is a delete too); the
+    // group's quota of members counts only live servers.
+    let (status, _) = cloud
+        .call(
+            P1,
+            "2.73",
+            "POST",
+            &action(&refused),
+            Some(json!({"forceDelete": null})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    for id in [&first, &second] {
         let (status, _) = cloud
             .call(P1, "2.73", "DELETE", &format!("/servers/{id}"), None)
             .await;

@@ -205,6 +205,21 @@ async fn server_action(
                 Ok(response)
             }
         }
+        // Nimbus never soft-deletes (nova's reclaim_instance_interval = 0):
+        // forceDelete is a delete in any state, and nothing is restorable.
+        "forceDelete" => {
+            reject_extra(args, &[], name)?;
+            crate::app::servers::server_delete(&svc, &ctx, &id).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "restore" => {
+            reject_extra(args, &[], name)?;
+            let i = crate::app::servers::server_get(&svc, &ctx, &id).await?;
+            Err(ApiError::conflict(format!(
+                "Cannot 'restore' instance {} while it is in vm_state {}",
+                i.uuid, i.vm_state
+            )))
+        }
         other => Err(ApiError::bad_request(format!(
             "There is no such action: {other}"
         ))),
