@@ -5,6 +5,7 @@ mod proxies;
 mod resources;
 mod server_extras;
 mod servers;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,44 +3,16 @@
 //! over the network service's groups, nova's errors, and the 2.36 cutoff.
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
-use http_body_util::BodyExt;
 use nimbus_common::RequestContext;
 use nimbus_compute::{ComputeConfig, ComputeService};
 use nimbus_image::{ImageConfig, ImageService};
 use serde_json::{Value, json};
-use tower::ServiceExt;
+
+use crate::support::fake_auth;
 
 const P1: (&str, &str) = ("p1", "member,reader");
 const P2: (&str, &str) = ("p2", "member,reader");
-
-async fn fake_auth(mut req: Request, next: Next) -> axum::response::Response {
-    let get = |req: &Request, name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let (project, roles) = (get(&req, "x-test-project"), get(&req, "x-test-roles"));
-    if let (Some(project), Some(roles)) = (project, roles) {
-        req.extensions_mut().insert(RequestContext {
-            request_id: "req-proxy".into(),
-            user_id: format!("user-{project}"),
-            user_name: format!("user-{project}"),
-            user_domain_id: "default".into(),
-            project_id: Some(project.clone()),
-            project_name: Some(project),
-            project_domain_id: Some("default".into()),
-            domain_id: None,
-            roles: roles.split(',').map(str::to_string).collect(),
-            audit_id: "audit".into(),
-        });
-    }
-    next.run(req).await
-}
 
 struct Cloud {
     _dir: tempfile::TempDir,
@@ -83,33 +55,7 @@ impl Cloud {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("/v2.1{path}"))
-            .header("x-test-project", who.0)
-            .header("x-test-roles", who.1)
-            .header("openstack-api-version", format!("compute {version}"));
-        let body = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                Body::from(b.to_string())
-            }
-            None => Body::empty(),
-        };
-        let response = self
-            .app
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        (status, value)
+        crate::support::call(&self.app, who, version, method, path, body).await
     }
 }
 

@@ -10,49 +10,17 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
-use http_body_util::BodyExt;
-use nimbus_common::RequestContext;
 use nimbus_compute::{ComputeConfig, ComputeService};
 use nimbus_image::{ImageConfig, ImageService};
 use serde_json::{Value, json};
-use tower::ServiceExt;
+
+use crate::support::{ctx, fake_auth};
 
 const ADMIN: (&str, &str) = ("p1", "admin,member,reader");
 const OTHER_ADMIN: (&str, &str) = ("p9", "admin,member,reader");
 const P1: (&str, &str) = ("p1", "member,reader");
 const P2: (&str, &str) = ("p2", "member,reader");
-
-fn ctx(project: &str, roles: &str) -> RequestContext {
-    RequestContext {
-        request_id: format!("req-{}", uuid::Uuid::new_v4()),
-        user_id: format!("user-{project}"),
-        user_name: format!("user-{project}"),
-        user_domain_id: "default".into(),
-        project_id: Some(project.into()),
-        project_name: Some(project.into()),
-        project_domain_id: Some("default".into()),
-        domain_id: None,
-        roles: roles.split(',').map(str::to_string).collect(),
-        audit_id: "audit".into(),
-    }
-}
-
-async fn fake_auth(mut req: Request, next: Next) -> axum::response::Response {
-    let get = |req: &Request, name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    if let Some(project) = get(&req, "x-test-project") {
-        let roles = get(&req, "x-test-roles").unwrap_or_else(|| "member,reader".into());
-        req.extensions_mut().insert(ctx(&project, &roles));
-    }
-    next.run(req).await
-}
 
 struct Cloud {
     app: Router,
@@ -94,31 +62,7 @@ impl Cloud {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("/v2.1{path}"))
-            .header("x-test-project", who.0)
-            .header("x-test-roles", who.1)
-            .header("openstack-api-version", format!("compute {version}"));
-        let body = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                Body::from(b.to_string())
-            }
-            None => Body::empty(),
-        };
-        let response = self
-            .app
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        crate::support::call(&self.app, who, version, method, path, body).await
     }
 
     async fn upload(&self, attrs: Value, file: &Path) -> String {

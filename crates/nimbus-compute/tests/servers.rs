@@ -9,51 +9,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
-use axum::http::StatusCode;
-use axum::middleware::Next;
 use base64::Engine;
-use http_body_util::BodyExt;
-use nimbus_common::RequestContext;
 use nimbus_compute::{ComputeConfig, ComputeService};
 use nimbus_image::{ImageConfig, ImageService};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-fn ctx(project: &str, roles: &str) -> RequestContext {
-    RequestContext {
-        request_id: format!("req-{}", uuid_like()),
-        user_id: format!("user-{project}"),
-        user_name: format!("user-{project}"),
-        user_domain_id: "default".into(),
-        project_id: Some(project.into()),
-        project_name: Some(project.into()),
-        project_domain_id: Some("default".into()),
-        domain_id: None,
-        roles: roles.split(',').map(str::to_string).collect(),
-        audit_id: "audit".into(),
-    }
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!("{:08}", N.fetch_add(1, Ordering::Relaxed))
-}
-
-async fn fake_auth(mut req: Request, next: Next) -> axum::response::Response {
-    let get = |req: &Request, name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    if let Some(project) = get(&req, "x-test-project") {
-        let roles = get(&req, "x-test-roles").unwrap_or_else(|| "member,reader".into());
-        req.extensions_mut().insert(ctx(&project, &roles));
-    }
-    next.run(req).await
-}
+use crate::support::{call, ctx, fake_auth};
 
 const ADMIN: (&str, &str) = ("p1", "admin,member,reader");
 const P1: (&str, &str) = ("p1", "member,reader");
@@ -72,34 +33,6 @@ fn test_guest() -> PathBuf {
         .unwrap();
     assert!(status.success(), "building the test guest failed");
     out
-}
-
-async fn call(
-    app: &Router,
-    who: (&str, &str),
-    version: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(format!("/v2.1{path}"))
-        .header("x-test-project", who.0)
-        .header("x-test-roles", who.1)
-        .header("openstack-api-version", format!("compute {version}"));
-    let body = match body {
-        Some(b) => {
-            req = req.header("content-type", "application/json");
-            Body::from(b.to_string())
-        }
-        None => Body::empty(),
-    };
-    let response = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, value)
 }
 
 async fn upload(images: &ImageService, attrs: Value, file: &Path) -> String {

@@ -1,0 +1,80 @@
+//! What every in-process API test needs: a fake authentication layer that
+//! turns two test headers into a RequestContext, and one request helper.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use http_body_util::BodyExt;
+use nimbus_common::RequestContext;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// A member (or admin, by `roles`) of `project`, with a fresh request id.
+pub fn ctx(project: &str, roles: &str) -> RequestContext {
+    RequestContext {
+        request_id: format!("req-{}", uuid::Uuid::new_v4()),
+        user_id: format!("user-{project}"),
+        user_name: format!("user-{project}"),
+        user_domain_id: "default".into(),
+        project_id: Some(project.into()),
+        project_name: Some(project.into()),
+        project_domain_id: Some("default".into()),
+        domain_id: None,
+        roles: roles.split(',').map(str::to_string).collect(),
+        audit_id: "audit".into(),
+    }
+}
+
+/// Stands in for the identity service's layer: `x-test-project` and
+/// `x-test-roles` (default member,reader) make the caller; without them the
+/// request is anonymous.
+pub async fn fake_auth(mut req: Request, next: Next) -> axum::response::Response {
+    let get = |req: &Request, name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    if let Some(project) = get(&req, "x-test-project") {
+        let roles = get(&req, "x-test-roles").unwrap_or_else(|| "member,reader".into());
+        req.extensions_mut().insert(ctx(&project, &roles));
+    }
+    next.run(req).await
+}
+
+/// `method /v2.1{path}` as `who` (project, roles) at microversion
+/// `version`: the status and the JSON body (Null when empty).
+pub async fn call(
+    app: &Router,
+    who: (&str, &str),
+    version: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(format!("/v2.1{path}"))
+        .header("x-test-project", who.0)
+        .header("x-test-roles", who.1)
+        .header("openstack-api-version", format!("compute {version}"));
+    let body = match body {
+        Some(b) => {
+            req = req.header("content-type", "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    let response = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+    };
+    (status, value)
+}
