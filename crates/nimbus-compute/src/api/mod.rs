@@ -10,6 +10,7 @@ pub mod flavor_extra_specs;
 pub mod flavors;
 pub mod floating_ips;
 pub mod hypervisors;
+pub mod images;
 pub mod instance_actions;
 pub mod keypairs;
 pub mod limits;
@@ -158,6 +159,7 @@ fn v21_routes(service: ComputeService) -> Router {
         .merge(server_networks::routes())
         .merge(instance_actions::routes())
         .merge(volume_attachments::routes())
+        .merge(images::routes())
         .with_state(service)
 }
 
