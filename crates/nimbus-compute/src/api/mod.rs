@@ -10,6 +10,7 @@ pub mod flavor_extra_specs;
 pub mod flavors;
 pub mod floating_ips;
 pub mod hypervisors;
+pub mod image_metadata;
 pub mod images;
 pub mod instance_actions;
 pub mod keypairs;
@@ -160,6 +161,7 @@ fn v21_routes(service: ComputeService) -> Router {
         .merge(instance_actions::routes())
         .merge(volume_attachments::routes())
         .merge(images::routes())
+        .merge(image_metadata::routes())
         .with_state(service)
 }
 
