@@ -2,62 +2,13 @@
 //! `os-security-group-rules`) through the in-process router: nova's shapes
 //! over the network service's groups, nova's errors, and the 2.36 cutoff.
 
-use axum::Router;
-use axum::http::StatusCode;
 use nimbus_common::RequestContext;
-use nimbus_compute::{ComputeConfig, ComputeService};
-use nimbus_image::{ImageConfig, ImageService};
 use serde_json::{Value, json};
 
-use crate::support::fake_auth;
+use crate::support::cloud;
 
 const P1: (&str, &str) = ("p1", "member,reader");
 const P2: (&str, &str) = ("p2", "member,reader");
-
-struct Cloud {
-    _dir: tempfile::TempDir,
-    svc: ComputeService,
-    app: Router,
-}
-
-async fn cloud() -> Cloud {
-    let dir = tempfile::tempdir().unwrap();
-    let db = nimbus_db::Db::open_sqlite(&dir.path().join("nimbus.sqlite"), 4)
-        .await
-        .unwrap();
-    db.migrate().await.unwrap();
-    let images = ImageService::new(db.clone(), ImageConfig::under(dir.path()))
-        .await
-        .unwrap();
-    let svc = ComputeService::new(
-        db.clone(),
-        ComputeConfig::under(dir.path()),
-        crate::peers(&db, dir.path(), &images).await,
-    )
-    .await
-    .unwrap();
-    let app = nimbus_compute::router(svc.clone(), "http://cloud:1", |r| {
-        r.route_layer(axum::middleware::from_fn(fake_auth))
-    });
-    Cloud {
-        _dir: dir,
-        svc,
-        app,
-    }
-}
-
-impl Cloud {
-    async fn call(
-        &self,
-        who: (&str, &str),
-        version: &str,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        crate::support::call(&self.app, who, version, method, path, body).await
-    }
-}
 
 #[tokio::test]
 async fn security_groups_and_rules_in_novas_shapes() {

@@ -3,64 +3,15 @@
 
 use std::process::Command;
 
-use axum::Router;
-use axum::http::StatusCode;
-use nimbus_compute::{ComputeConfig, ComputeService};
-use nimbus_image::{ImageConfig, ImageService};
 use serde_json::{Value, json};
 
-use crate::support::{ctx, fake_auth};
-
-struct Cloud {
-    _dir: tempfile::TempDir,
-    svc: ComputeService,
-    app: Router,
-}
-
-async fn cloud() -> Cloud {
-    let dir = tempfile::tempdir().unwrap();
-    let db = nimbus_db::Db::open_sqlite(&dir.path().join("nimbus.sqlite"), 4)
-        .await
-        .unwrap();
-    db.migrate().await.unwrap();
-    let images = ImageService::new(db.clone(), ImageConfig::under(dir.path()))
-        .await
-        .unwrap();
-    let mut config = ComputeConfig::under(dir.path());
-    config.virt_type = "qemu".into();
-    let svc = ComputeService::new(
-        db.clone(),
-        config,
-        crate::peers(&db, dir.path(), &images).await,
-    )
-    .await
-    .unwrap();
-    let app = nimbus_compute::router(svc.clone(), "http://cloud:1", |r| {
-        r.route_layer(axum::middleware::from_fn(fake_auth))
-    });
-    Cloud {
-        _dir: dir,
-        svc,
-        app,
-    }
-}
+use crate::support::{Cloud, cloud, ctx};
 
 const ADMIN: (&str, &str) = ("admin-p", "admin,member,reader");
 const P1: (&str, &str) = ("p1", "member,reader");
 const P2: (&str, &str) = ("p2", "member,reader");
 
 impl Cloud {
-    async fn call(
-        &self,
-        who: (&str, &str),
-        version: &str,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        crate::support::call(&self.app, who, version, method, path, body).await
-    }
-
     async fn flavor(&self, name: &str, extra: Value) -> Value {
         let mut flavor = json!({"name": name, "ram": 256, "vcpus": 1, "disk": 1});
         for (k, v) in extra.as_object().unwrap() {

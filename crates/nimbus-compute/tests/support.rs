@@ -8,6 +8,8 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use http_body_util::BodyExt;
 use nimbus_common::RequestContext;
+use nimbus_compute::{ComputeConfig, ComputeService};
+use nimbus_image::{ImageConfig, ImageService};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -77,4 +79,55 @@ pub async fn call(
             .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
     };
     (status, value)
+}
+
+/// A compute service on a fresh SQLite database with in-process peers,
+/// and its router behind [`fake_auth`].
+pub struct Cloud {
+    _dir: tempfile::TempDir,
+    pub svc: ComputeService,
+    pub app: Router,
+}
+
+/// A new [`Cloud`] (virt_type qemu: nothing here boots under KVM).
+pub async fn cloud() -> Cloud {
+    let dir = tempfile::tempdir().unwrap();
+    let db = nimbus_db::Db::open_sqlite(&dir.path().join("nimbus.sqlite"), 4)
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    let images = ImageService::new(db.clone(), ImageConfig::under(dir.path()))
+        .await
+        .unwrap();
+    let mut config = ComputeConfig::under(dir.path());
+    config.virt_type = "qemu".into();
+    let svc = ComputeService::new(
+        db.clone(),
+        config,
+        crate::peers(&db, dir.path(), &images).await,
+    )
+    .await
+    .unwrap();
+    let app = nimbus_compute::router(svc.clone(), "http://cloud:1", |r| {
+        r.route_layer(axum::middleware::from_fn(fake_auth))
+    });
+    Cloud {
+        _dir: dir,
+        svc,
+        app,
+    }
+}
+
+impl Cloud {
+    /// [`call`] against this cloud's router.
+    pub async fn call(
+        &self,
+        who: (&str, &str),
+        version: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        call(&self.app, who, version, method, path, body).await
+    }
 }
