@@ -150,7 +150,7 @@ async fn show(
     let img = image(&svc, &ctx, &id).await?;
     match img.properties.get(&key) {
         Some(v) => Ok(Json(json!({ "meta": { key: v } }))),
-        None => Err(ApiError::not_found(format!("Metadata item was not found"))),
+        None => Err(ApiError::not_found("Metadata item was not found")),
     }
 }
 

@@ -32,8 +32,8 @@ fn not_found() -> ApiError {
 fn status(s: Status) -> &'static str {
     match s.as_str() {
         "active" => "ACTIVE",
-        "queued" | "saving" | "uploading" | "importing" => "SAVING",
-        "deleted" | "pending_delete" | "deactivated" => "DELETED",
+        "queued" | "saving" => "SAVING",
+        "deleted" | "pending_delete" => "DELETED",
         "killed" => "ERROR",
         _ => "UNKNOWN",
     }
@@ -67,9 +67,11 @@ fn full(base: &PublicBase, img: &Image) -> Value {
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
     let st = status(img.status);
-    let progress = match st {
-        "ACTIVE" => 100,
-        "SAVING" => 25,
+    // nova's `_get_progress`.
+    let progress = match img.status.as_str() {
+        "active" => 100,
+        "saving" => 50,
+        "queued" => 25,
         _ => 0,
     };
     let mut out = json!({
@@ -148,4 +150,20 @@ async fn destroy(
     require_proxy(mv)?;
     svc.images().service().image_delete(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_follows_nova_map() {
+        assert_eq!(status(Status::Active), "ACTIVE");
+        assert_eq!(status(Status::Queued), "SAVING");
+        assert_eq!(status(Status::Saving), "SAVING");
+        assert_eq!(status(Status::PendingDelete), "DELETED");
+        assert_eq!(status(Status::Killed), "ERROR");
+        assert_eq!(status(Status::Deactivated), "UNKNOWN");
+        assert_eq!(status(Status::Importing), "UNKNOWN");
+    }
 }
