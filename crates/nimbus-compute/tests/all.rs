@@ -1,6 +1,7 @@
 //! The QEMU driver against real QEMU and the test guest (scripts/guest).
 
 mod build;
+mod images;
 mod proxies;
 mod resources;
 mod server_extras;
