@@ -180,6 +180,16 @@ async fn show(
     ))
 }
 
+/// The `name` and `description` a create or update must both carry
+/// (nova's schema), as the network service's attributes.
+fn group_attrs(body: &Value) -> Result<Attrs, ApiError> {
+    let map = body_of(body, "security_group")?;
+    let mut attrs = Map::new();
+    attrs.insert("name".into(), json!(property(map, "name")?));
+    attrs.insert("description".into(), json!(property(map, "description")?));
+    Ok(Attrs::from_map(attrs))
+}
+
 async fn create(
     State(svc): State<ComputeService>,
     ctx: RequestContext,
@@ -187,15 +197,10 @@ async fn create(
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     require_proxy(mv)?;
-    let map = body_of(&body, "security_group")?;
-    let name = property(map, "name")?;
-    let description = property(map, "description")?;
-    let mut attrs = Map::new();
-    attrs.insert("name".into(), json!(name));
-    attrs.insert("description".into(), json!(description));
+    let attrs = group_attrs(&body)?;
     let g = svc
         .network()
-        .security_group_create(&ctx, Attrs::from_map(attrs))
+        .security_group_create(&ctx, attrs)
         .await
         .map_err(|e| map_err(e, "", StatusCode::FORBIDDEN))?;
     Ok(Json(
@@ -212,15 +217,10 @@ async fn update(
 ) -> Result<Json<Value>, ApiError> {
     require_proxy(mv)?;
     validate_id(&id)?;
-    let map = body_of(&body, "security_group")?;
-    let name = property(map, "name")?;
-    let description = property(map, "description")?;
-    let mut attrs = Map::new();
-    attrs.insert("name".into(), json!(name));
-    attrs.insert("description".into(), json!(description));
+    let attrs = group_attrs(&body)?;
     let g = svc
         .network()
-        .security_group_update(&ctx, &id, Attrs::from_map(attrs))
+        .security_group_update(&ctx, &id, attrs)
         .await
         .map_err(|e| map_err(e, &id, StatusCode::BAD_REQUEST))?;
     Ok(Json(
