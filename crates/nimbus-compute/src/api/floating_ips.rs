@@ -15,7 +15,7 @@ use nimbus_network::app::model::FloatingIp;
 use serde_json::{Map, Value, json};
 
 use super::Microversion;
-use super::security_groups::require_proxy;
+use super::require_proxy;
 use crate::app::ComputeService;
 use crate::app::servers::server_get;
 

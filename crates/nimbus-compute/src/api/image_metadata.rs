@@ -14,7 +14,7 @@ use nimbus_image::app::model::Image;
 use serde_json::{Value, json};
 
 use super::Microversion;
-use super::security_groups::require_proxy;
+use super::require_proxy;
 use crate::app::ComputeService;
 
 /// Nova's `metadata_items` quota, which also bounds image metadata.

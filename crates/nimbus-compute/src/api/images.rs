@@ -11,7 +11,7 @@ use nimbus_common::{ApiError, Json, RequestContext};
 use nimbus_image::app::model::{Image, Status};
 use serde_json::{Map, Value, json};
 
-use super::security_groups::require_proxy;
+use super::require_proxy;
 use super::views::isotime;
 use super::{Microversion, PublicBase};
 use crate::app::ComputeService;

@@ -73,6 +73,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Microversion {
     }
 }
 
+/// Nova's proxy APIs (images, security groups, floating IPs, below 2.36)
+/// answer 404 from microversion 2.36 on.
+pub fn require_proxy(mv: Microversion) -> Result<(), ApiError> {
+    if mv.at_least(2, 36) {
+        Err(ApiError::not_found("The resource could not be found."))
+    } else {
+        Ok(())
+    }
+}
+
 /// The public base URL (scheme, host, port) resource links point at:
 /// `{base}/compute/v2.1/<path>` (self) and `{base}/compute/<path>` (bookmark).
 #[derive(Debug, Clone)]

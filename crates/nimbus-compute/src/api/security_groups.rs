@@ -16,7 +16,7 @@ use nimbus_network::app::input::Attrs;
 use nimbus_network::app::model::{SecurityGroup, SecurityGroupRule};
 use serde_json::{Map, Value, json};
 
-use super::Microversion;
+use super::{Microversion, require_proxy};
 use crate::app::ComputeService;
 use crate::app::servers::server_get;
 
@@ -31,15 +31,6 @@ pub fn routes() -> Router<ComputeService> {
         .route("/os-security-group-rules", post(rule_create))
         .route("/os-security-group-rules/{id}", delete(rule_delete))
         .route("/servers/{id}/os-security-groups", get(server_groups))
-}
-
-/// Nova's proxy APIs answer 404 from 2.36 on.
-pub fn require_proxy(mv: Microversion) -> Result<(), ApiError> {
-    if mv.at_least(2, 36) {
-        Err(ApiError::not_found("The resource could not be found."))
-    } else {
-        Ok(())
-    }
 }
 
 fn not_found(id: &str) -> ApiError {
