@@ -355,22 +355,9 @@ async fn ephemeral_and_swap_bases_are_made_once_and_overlaid() {
     assert_eq!((inode(&eph), inode(&swap)), (eph_ino, swap_ino));
 }
 
-/// The test guest's files, built once under target/test-guest.
-fn test_guest() -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = repo.join("target/test-guest");
-    let status = Command::new("bash")
-        .arg(repo.join("scripts/guest/build.sh"))
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the test guest failed");
-    out
-}
-
 /// The test guest uploaded as kernel, ramdisk and root images.
 async fn upload_guest(env: &Env, mode: &str) -> Image {
-    let guest = test_guest();
+    let guest = crate::test_guest();
     let kernel = env
         .upload_file(
             json!({"name": "vmlinuz", "disk_format": "aki", "container_format": "aki"}),

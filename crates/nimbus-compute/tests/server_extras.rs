@@ -4,8 +4,7 @@
 //! compute service or a full anti-affinity group ends in ERROR with nova's
 //! NoValidHost fault). One real TCG guest.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use axum::Router;
@@ -89,7 +88,7 @@ impl Cloud {
 
     /// The test guest's images and a small flavor: (image, flavor).
     async fn guest_and_flavor(&self) -> (String, String) {
-        let guest = test_guest();
+        let guest = crate::test_guest();
         let kernel = self
             .upload(
                 json!({"name": "k", "disk_format": "aki", "container_format": "aki"}),
@@ -166,18 +165,6 @@ impl Cloud {
             .await;
         assert_eq!(code, 200, "{body}");
     }
-}
-
-fn test_guest() -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = repo.join("target/test-guest");
-    let status = Command::new("bash")
-        .arg(repo.join("scripts/guest/build.sh"))
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the test guest failed");
-    out
 }
 
 fn server_body(image: &str, flavor: &str, name: &str, extra: Value) -> Value {

@@ -3,8 +3,7 @@
 //! actions, instance actions, delete, refusals, and a restarted service
 //! re-attaching to its guest and failing an interrupted build.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use axum::Router;
@@ -19,21 +18,6 @@ use crate::support::{call, ctx, fake_auth};
 const ADMIN: (&str, &str) = ("p1", "admin,member,reader");
 const P1: (&str, &str) = ("p1", "member,reader");
 const P2: (&str, &str) = ("p2", "member,reader");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn test_guest() -> PathBuf {
-    let out = repo().join("target/test-guest");
-    let status = Command::new("bash")
-        .arg(repo().join("scripts/guest/build.sh"))
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the test guest failed");
-    out
-}
 
 async fn upload(images: &ImageService, attrs: Value, file: &Path) -> String {
     let c = ctx("p1", "member,reader");
@@ -98,7 +82,7 @@ async fn wait_console(app: &Router, id: &str, needle: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_boots_with_its_injected_data_and_lives_through_actions_and_a_restart() {
-    let guest = test_guest();
+    let guest = crate::test_guest();
     let dir = tempfile::tempdir().unwrap();
     let db = nimbus_db::Db::open_sqlite(&dir.path().join("nimbus.sqlite"), 4)
         .await
