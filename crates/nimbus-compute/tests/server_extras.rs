@@ -8,13 +8,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::http::StatusCode;
 use nimbus_compute::{ComputeConfig, ComputeService};
 use nimbus_image::{ImageConfig, ImageService};
 use serde_json::{Value, json};
 
-use crate::support::{ctx, fake_auth};
+use crate::support::fake_auth;
 
 const ADMIN: (&str, &str) = ("p1", "admin,member,reader");
 const OTHER_ADMIN: (&str, &str) = ("p9", "admin,member,reader");
@@ -65,25 +64,7 @@ impl Cloud {
     }
 
     async fn upload(&self, attrs: Value, file: &Path) -> String {
-        let c = ctx("p1", "member,reader");
-        let image = self
-            .images
-            .image_create(&c, attrs.as_object().unwrap())
-            .await
-            .unwrap();
-        let data = std::fs::read(file).unwrap();
-        let len = data.len() as u64;
-        self.images
-            .image_upload(
-                &c,
-                &image.id,
-                None,
-                Some(len),
-                Body::from(data).into_data_stream(),
-            )
-            .await
-            .unwrap();
-        image.id
+        crate::support::upload(&self.images, attrs, file).await
     }
 
     /// The test guest's images and a small flavor: (image, flavor).

@@ -7,38 +7,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use base64::Engine;
 use nimbus_compute::{ComputeConfig, ComputeService};
 use nimbus_image::{ImageConfig, ImageService};
 use serde_json::{Value, json};
 
-use crate::support::{call, ctx, fake_auth};
+use crate::support::{call, fake_auth, upload};
 
 const ADMIN: (&str, &str) = ("p1", "admin,member,reader");
 const P1: (&str, &str) = ("p1", "member,reader");
 const P2: (&str, &str) = ("p2", "member,reader");
-
-async fn upload(images: &ImageService, attrs: Value, file: &Path) -> String {
-    let c = ctx("p1", "member,reader");
-    let image = images
-        .image_create(&c, attrs.as_object().unwrap())
-        .await
-        .unwrap();
-    let data = std::fs::read(file).unwrap();
-    let len = data.len() as u64;
-    images
-        .image_upload(
-            &c,
-            &image.id,
-            None,
-            Some(len),
-            Body::from(data).into_data_stream(),
-        )
-        .await
-        .unwrap();
-    image.id
-}
 
 fn router(svc: &ComputeService) -> Router {
     nimbus_compute::router(svc.clone(), "http://cloud:1", |r| {

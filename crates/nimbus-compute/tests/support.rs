@@ -1,6 +1,8 @@
 //! What every in-process API test needs: a fake authentication layer that
 //! turns two test headers into a RequestContext, and one request helper.
 
+use std::path::Path;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
@@ -130,4 +132,26 @@ impl Cloud {
     ) -> (StatusCode, Value) {
         call(&self.app, who, version, method, path, body).await
     }
+}
+
+/// Creates an image as p1 in `images` and uploads `file` into it: its id.
+pub async fn upload(images: &ImageService, attrs: Value, file: &Path) -> String {
+    let c = ctx("p1", "member,reader");
+    let image = images
+        .image_create(&c, attrs.as_object().unwrap())
+        .await
+        .unwrap();
+    let data = std::fs::read(file).unwrap();
+    let len = data.len() as u64;
+    images
+        .image_upload(
+            &c,
+            &image.id,
+            None,
+            Some(len),
+            Body::from(data).into_data_stream(),
+        )
+        .await
+        .unwrap();
+    image.id
 }
