@@ -49,6 +49,9 @@ declare -A wall client server
 row() {
     local name=$1 before m
     shift
+    # Flush the previous row's writes (image save, the last upload) so that no
+    # row pays for another's writeback.
+    sync
     before=$(server_cpu)
     m=$(measure "$@")
     wall[$name]=${m%% *}
