@@ -293,6 +293,9 @@ async fn build_and_run(svc: &ComputeService, job: BuildJob) {
     let pool = svc.db().pool();
     let started_at = Instant::now();
     let started = now_micros();
+    // From the API's row insert to this task running: the hand-off after the 202.
+    let queued =
+        Duration::from_micros(u64::try_from(started - job.instance.created_at).unwrap_or(0));
     // A delete that came first wins: nothing to build.
     match instances::instance_get(pool, &uuid).await {
         Ok(Some(i)) if !i.deleted && i.task_state.as_deref() != Some("deleting") => {}
@@ -302,12 +305,16 @@ async fn build_and_run(svc: &ComputeService, job: BuildJob) {
     if !super::scheduler::schedule(svc, &job.instance, &job.action_id).await {
         return;
     }
+    let scheduled = started_at.elapsed();
     let result = async {
+        let mut steps = vec![("queue", queued), ("schedule", scheduled)];
+        let mut step_started = Instant::now();
         // Ports before the disks, as nova's _build_resources.
         super::ports::allocate(svc, &job.ctx, &uuid).await?;
         // Then the volumes (nova's _prep_block_device).
         super::volumes::prepare_boot_volumes(svc, &job.ctx, &job.instance, &job.block_devices)
             .await?;
+        steps.push(("ports+volumes", step_started.elapsed()));
         let spec = spec_for(
             svc,
             &job.ctx,
@@ -318,6 +325,8 @@ async fn build_and_run(svc: &ComputeService, job: BuildJob) {
         )
         .await?;
         let prepared = build::prepare_instance(svc, &job.ctx, svc.tasks().cache(), &spec).await?;
+        steps.extend(prepared.timings.iter().copied());
+        step_started = Instant::now();
         machine_file::save(&prepared.dir, &prepared.machine)
             .await
             .map_err(driver_error)?;
@@ -331,21 +340,34 @@ async fn build_and_run(svc: &ComputeService, job: BuildJob) {
             .await
             .map_err(driver_error)?;
         svc.tasks().register(&uuid, guest);
-        Ok::<_, ComputeError>(prepared.timings)
+        // QEMU's process start until its QMP socket answers `qmp_capabilities`.
+        steps.push(("qemu", step_started.elapsed()));
+        Ok::<_, ComputeError>(steps)
     }
     .await;
     match result {
-        Ok(timings) => {
+        Ok(mut timings) => {
             let total = started_at.elapsed();
+            let step_started = Instant::now();
+            let _ = instances::instance_set_launched(pool, &uuid).await;
+            let _ = instances::instance_set_states(
+                pool,
+                &uuid,
+                "active",
+                None,
+                PowerState::Running as i64,
+            )
+            .await;
+            timings.push(("active", step_started.elapsed()));
             let steps: Vec<String> = timings
                 .iter()
-                .map(|(step, d)| format!("{step}={}", d.as_millis()))
+                .map(|(step, d)| format!("{step}={:.1}", d.as_secs_f64() * 1000.0))
                 .collect();
             // One line per build, for scripts/bench/compute-create.sh.
             tracing::info!(
                 instance = %uuid,
-                "build timings ms: total={} {}",
-                total.as_millis(),
+                "build timings ms: total={:.1} {}",
+                total.as_secs_f64() * 1000.0,
                 steps.join(" ")
             );
             {
@@ -358,15 +380,6 @@ async fn build_and_run(svc: &ComputeService, job: BuildJob) {
                 let excess = all.len().saturating_sub(1000);
                 all.drain(..excess);
             }
-            let _ = instances::instance_set_launched(pool, &uuid).await;
-            let _ = instances::instance_set_states(
-                pool,
-                &uuid,
-                "active",
-                None,
-                PowerState::Running as i64,
-            )
-            .await;
             record(
                 svc,
                 &job.action_id,
