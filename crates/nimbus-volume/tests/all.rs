@@ -3,4 +3,6 @@
 mod api;
 mod attachments;
 mod iscsi;
+mod legacy_attach;
+mod lists;
 mod support;

@@ -5,10 +5,12 @@
 
 mod attachments;
 mod extensions;
+mod literal;
 mod quotas;
 mod snapshots;
 mod types;
 pub mod views;
+mod volume_actions;
 mod volumes;
 
 use axum::Router;
@@ -84,7 +86,10 @@ fn v3_routes(state: ApiState) -> Router {
                 .put(volumes::update)
                 .delete(volumes::delete),
         )
-        .route("/v3/{project}/volumes/{id}/action", post(volumes::action))
+        .route(
+            "/v3/{project}/volumes/{id}/action",
+            post(volume_actions::action),
+        )
         .route(
             "/v3/{project}/volumes/{id}/metadata",
             get(volumes::metadata_show)
@@ -101,7 +106,10 @@ fn v3_routes(state: ApiState) -> Router {
             "/v3/{project}/snapshots",
             get(snapshots::list).post(snapshots::create),
         )
-        .route("/v3/{project}/snapshots/detail", get(snapshots::list))
+        .route(
+            "/v3/{project}/snapshots/detail",
+            get(snapshots::list_detail),
+        )
         .route(
             "/v3/{project}/snapshots/{id}",
             get(snapshots::show)
@@ -142,6 +150,11 @@ fn v3_routes(state: ApiState) -> Router {
         .route("/v3/{project}/limits", get(quotas::limits))
         .route("/v3/{project}/os-availability-zone", get(quotas::zones))
         .route("/v3/{project}/extensions", get(extensions::list))
+        // Cinder's router has no 405: a method a path does not take is 404
+        // (`PUT /volumes/` with an empty id reaches here as `PUT /volumes`).
+        .method_not_allowed_fallback(|| async {
+            ApiError::not_found("The resource could not be found.")
+        })
         .layer(axum::middleware::from_fn(negotiate))
         .with_state(state)
 }
@@ -254,6 +267,51 @@ pub(crate) fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
+}
+
+/// Python's `urlencode` (`quote_plus`) of one query value.
+fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Cinder's `_get_collection_links`: a page gets a `next` link when it is
+/// not empty and holds `limit` items (or `count`, with `with_count`) or
+/// more; the link repeats the request's query with `marker` (moved to the
+/// end) naming the page's last item, as `_get_next_link` builds it.
+pub(crate) fn next_links(
+    base: &str,
+    project: &str,
+    collection: &str,
+    params: &[(String, String)],
+    limit: usize,
+    page: &[&str],
+    count: Option<usize>,
+) -> Option<Value> {
+    let last = page.last()?;
+    if limit > count.unwrap_or(page.len()) {
+        return None;
+    }
+    let query: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k != "marker")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain([("marker", *last)])
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .collect();
+    Some(json!([{
+        "rel": "next",
+        "href": format!("{base}/volume/v3/{project}/{collection}?{}", query.join("&")),
+    }]))
 }
 
 /// The state extractor, re-exported for the resource modules.

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use nimbus_common::{ApiError, ApiVersion, Json, PageParams, RequestContext};
 use serde_json::{Value, json};
 
-use super::{Params, S, body_object, opt_str, param, parse_bool, views};
+use super::{Params, S, body_object, next_links, opt_str, param, parse_bool, views};
 use crate::app::check_metadata;
 use crate::app::model::Snapshot;
 
@@ -69,22 +69,60 @@ pub(super) async fn list(
     State(st): S,
     ctx: RequestContext,
     Extension(version): Extension<ApiVersion>,
+    Path(project): Path<String>,
     axum::extract::Query(params): Params,
+) -> Result<Response, ApiError> {
+    list_any(st, ctx, version, (project, params), "snapshots").await
+}
+
+pub(super) async fn list_detail(
+    State(st): S,
+    ctx: RequestContext,
+    Extension(version): Extension<ApiVersion>,
+    Path(project): Path<String>,
+    axum::extract::Query(params): Params,
+) -> Result<Response, ApiError> {
+    list_any(st, ctx, version, (project, params), "snapshots/detail").await
+}
+
+/// The list and detail views (the same in v3) with Cinder's filters
+/// (`name`, `status`, `volume_id`, `metadata`), sorting and paging.
+async fn list_any(
+    st: super::ApiState,
+    ctx: RequestContext,
+    version: ApiVersion,
+    (project, params): (String, Vec<(String, String)>),
+    path: &str,
 ) -> Result<Response, ApiError> {
     let all_tenants = param(&params, "all_tenants")
         .is_some_and(|v| parse_bool("all_tenants", &json!(v)).unwrap_or(true));
     // Bad paging or sorting is refused before anything is read (Cinder).
     let page = PageParams::parse(param(&params, "limit"), param(&params, "marker"), MAX_LIMIT)?;
+    let offset = match param(&params, "offset") {
+        None => 0,
+        Some(o) => o
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request("offset must be a non-negative integer."))?,
+    };
     let keys = sort_keys(&params)?;
-    let mut all: Vec<Snapshot> = st
-        .svc
-        .snapshot_list(&ctx, all_tenants)
-        .await?
-        .into_iter()
-        .filter(|s| param(&params, "volume_id").is_none_or(|v| s.volume_id == v))
-        .filter(|s| param(&params, "status").is_none_or(|v| s.status.as_str() == v))
-        .filter(|s| param(&params, "name").is_none_or(|v| s.name.as_deref() == Some(v)))
-        .collect();
+    // A metadata filter that is not a dict of strings matches nothing.
+    let metadata = match param(&params, "metadata") {
+        None => Some(Default::default()),
+        Some(m) => super::literal::parse_str_dict(m),
+    };
+    let mut all: Vec<Snapshot> = match metadata {
+        None => Vec::new(),
+        Some(metadata) => st
+            .svc
+            .snapshot_list(&ctx, all_tenants)
+            .await?
+            .into_iter()
+            .filter(|s| param(&params, "volume_id").is_none_or(|v| s.volume_id == v))
+            .filter(|s| param(&params, "status").is_none_or(|v| s.status.as_str() == v))
+            .filter(|s| param(&params, "name").is_none_or(|v| s.name.as_deref() == Some(v)))
+            .filter(|s| metadata.iter().all(|(k, v)| s.metadata.get(k) == Some(v)))
+            .collect(),
+    };
     all.sort_by(|a, b| {
         for (key, desc) in &keys {
             let ord = match key.as_str() {
@@ -110,13 +148,32 @@ pub(super) async fn list(
             .map(|i| i + 1)
             .ok_or_else(|| ApiError::not_found(format!("Marker {m} could not be found.")))?,
     };
-    let out: Vec<Value> = all
+    let items: Vec<&Snapshot> = all
         .iter()
-        .skip(start)
+        .skip(start.saturating_add(offset))
         .take(page.limit)
-        .map(|s| views::snapshot(version, s))
         .collect();
-    Ok(Json(json!({"snapshots": out})).into_response())
+    let out: Vec<Value> = items.iter().map(|s| views::snapshot(version, s)).collect();
+    let mut body = json!({"snapshots": out});
+    let with_count = version.at_least(3, 45)
+        && param(&params, "with_count")
+            .is_some_and(|v| parse_bool("with_count", &json!(v)).unwrap_or(false));
+    let ids: Vec<&str> = items.iter().map(|s| s.id.as_str()).collect();
+    if let Some(links) = next_links(
+        &st.base,
+        &project,
+        path,
+        &params,
+        page.limit,
+        &ids,
+        with_count.then_some(all.len()),
+    ) {
+        body["snapshots_links"] = links;
+    }
+    if with_count {
+        body["count"] = json!(all.len());
+    }
+    Ok(Json(body).into_response())
 }
 
 /// `sort` (`k1:dir,k2`) or `sort_key`/`sort_dir` as Cinder reads them;

@@ -70,7 +70,9 @@ pub fn volume_detail(
                 "attachment_id": a.id,
                 "volume_id": v.id,
                 "server_id": a.instance_uuid,
-                "host_name": a.connector.as_ref().and_then(|c| c.get("host")).cloned().unwrap_or(Value::Null),
+                "host_name": a.attached_host.clone().or_else(|| {
+                    a.connector.as_ref().and_then(|c| c.get("host")).and_then(Value::as_str).map(str::to_string)
+                }),
                 "device": a.mountpoint,
                 "attached_at": opt_timestamp(a.attached_at),
             })
@@ -89,7 +91,7 @@ pub fn volume_detail(
         "volume_type": type_name,
         "snapshot_id": v.snapshot_id,
         "source_volid": v.source_volid,
-        "metadata": v.metadata,
+        "metadata": v.visible_metadata(),
         "links": links(base, &v.project_id, "volumes", &v.id),
         "user_id": v.user_id,
         "bootable": if v.bootable { "true" } else { "false" },
@@ -99,7 +101,7 @@ pub fn volume_detail(
         "multiattach": false,
         "os-vol-tenant-attr:tenant_id": v.project_id,
     });
-    if let Some(meta) = &v.image_metadata {
+    if let Some(meta) = v.image_metadata.as_ref().filter(|m| !m.is_empty()) {
         body["volume_image_metadata"] = json!(meta);
     }
     if ctx.is_admin() {

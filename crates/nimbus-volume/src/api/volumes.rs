@@ -9,10 +9,11 @@ use axum::response::{IntoResponse, Response};
 use nimbus_common::{ApiError, ApiVersion, Json, PageParams, RequestContext};
 use serde_json::{Map, Value, json};
 
-use super::{ApiState, Params, S, body_object, opt_str, param, parse_bool, parse_int, views};
+use super::{
+    ApiState, Params, S, body_object, next_links, opt_str, param, parse_bool, parse_int, views,
+};
 use crate::app::check_metadata;
 use crate::app::model::Volume;
-use crate::app::upload::{UploadRequest, upload_reply};
 use crate::app::volumes::{VolumeCreate, VolumeFilters};
 
 /// Cinder's `osapi_max_limit`.
@@ -86,31 +87,32 @@ pub(super) async fn create(
     Ok((StatusCode::ACCEPTED, Json(json!({"volume": body}))).into_response())
 }
 
-fn filters(ctx: &RequestContext, params: &[(String, String)]) -> Result<VolumeFilters, ApiError> {
+/// The list filters; `None` when they can match nothing (a `metadata`
+/// filter that is not a dict of strings: Cinder's query then finds nothing).
+fn filters(
+    ctx: &RequestContext,
+    params: &[(String, String)],
+) -> Result<Option<VolumeFilters>, ApiError> {
     let mut f = VolumeFilters::default();
     for (k, v) in params {
         match k.as_str() {
             "name" | "display_name" => f.name = Some(v.clone()),
             "status" => f.status = Some(v.clone()),
+            "availability_zone" => f.availability_zone = Some(v.clone()),
             "bootable" => f.bootable = Some(parse_bool("bootable", &json!(v))?),
             "all_tenants" => {
                 f.all_tenants =
                     ctx.is_admin() && parse_bool("all_tenants", &json!(v)).unwrap_or(true)
             }
             "project_id" if ctx.is_admin() => f.project_id = Some(v.clone()),
-            "metadata" => {
-                let m: Value = serde_json::from_str(v).map_err(|_| {
-                    ApiError::bad_request("Invalid filter: metadata must be a JSON object.")
-                })?;
-                let m = m.as_object().ok_or_else(|| {
-                    ApiError::bad_request("Invalid filter: metadata must be a JSON object.")
-                })?;
-                f.metadata = check_metadata(m)?;
-            }
+            "metadata" => match super::literal::parse_str_dict(v) {
+                Some(m) => f.metadata = m,
+                None => return Ok(None),
+            },
             _ => {}
         }
     }
-    Ok(f)
+    Ok(Some(f))
 }
 
 /// Sorts by Cinder's `sort=key:dir,...` (or `sort_key`/`sort_dir`); the
@@ -176,15 +178,17 @@ async fn list_any(
     st: ApiState,
     ctx: RequestContext,
     version: ApiVersion,
-    params: Vec<(String, String)>,
+    (project, params): (String, Vec<(String, String)>),
     full: bool,
     path: &str,
 ) -> Result<Response, ApiError> {
-    let f = filters(&ctx, &params)?;
-    let mut all = st.svc.volume_list(&ctx, &f).await?;
+    let page = PageParams::parse(param(&params, "limit"), param(&params, "marker"), MAX_LIMIT)?;
+    let mut all = match filters(&ctx, &params)? {
+        Some(f) => st.svc.volume_list(&ctx, &f).await?,
+        None => Vec::new(),
+    };
     sort(&mut all, &params)?;
     let count = all.len();
-    let page = PageParams::parse(param(&params, "limit"), param(&params, "marker"), MAX_LIMIT)?;
     let mut start = 0;
     if let Some(m) = &page.marker {
         start = all
@@ -209,21 +213,22 @@ async fn list_any(
         });
     }
     let mut body = json!({"volumes": out});
-    if param(&params, "limit").is_some()
-        && items.len() == page.limit
-        && start + items.len() < all.len()
-        && let Some(last) = items.last()
-    {
-        let project = ctx.project_id.clone().unwrap_or_default();
-        body["volumes_links"] = json!([{
-            "href": format!("{}/volume/v3/{project}/{path}?limit={}&marker={}", st.base, page.limit, last.id),
-            "rel": "next",
-        }]);
-    }
-    if version.at_least(3, 45)
+    let with_count = version.at_least(3, 45)
         && param(&params, "with_count")
-            .is_some_and(|v| parse_bool("with_count", &json!(v)).unwrap_or(false))
-    {
+            .is_some_and(|v| parse_bool("with_count", &json!(v)).unwrap_or(false));
+    let ids: Vec<&str> = items.iter().map(|v| v.id.as_str()).collect();
+    if let Some(links) = next_links(
+        &st.base,
+        &project,
+        path,
+        &params,
+        page.limit,
+        &ids,
+        with_count.then_some(count),
+    ) {
+        body["volumes_links"] = links;
+    }
+    if with_count {
         body["count"] = json!(count);
     }
     Ok(Json(body).into_response())
@@ -240,8 +245,10 @@ pub(super) async fn summary(
     if !version.at_least(3, 12) {
         return Err(ApiError::not_found("The resource could not be found."));
     }
-    let f = filters(&ctx, &params)?;
-    let all = st.svc.volume_list(&ctx, &f).await?;
+    let all = match filters(&ctx, &params)? {
+        Some(f) => st.svc.volume_list(&ctx, &f).await?,
+        None => Vec::new(),
+    };
     let total_size: i64 = all.iter().map(|v| v.size).sum();
     let mut body = json!({"total_size": total_size, "total_count": all.len()});
     if version.at_least(3, 36) {
@@ -263,18 +270,20 @@ pub(super) async fn list(
     State(st): S,
     ctx: RequestContext,
     Extension(version): Extension<ApiVersion>,
+    Path(project): Path<String>,
     axum::extract::Query(params): Params,
 ) -> Result<Response, ApiError> {
-    list_any(st, ctx, version, params, false, "volumes").await
+    list_any(st, ctx, version, (project, params), false, "volumes").await
 }
 
 pub(super) async fn list_detail(
     State(st): S,
     ctx: RequestContext,
     Extension(version): Extension<ApiVersion>,
+    Path(project): Path<String>,
     axum::extract::Query(params): Params,
 ) -> Result<Response, ApiError> {
-    list_any(st, ctx, version, params, true, "volumes/detail").await
+    list_any(st, ctx, version, (project, params), true, "volumes/detail").await
 }
 
 pub(super) async fn show(
@@ -332,81 +341,6 @@ pub(super) async fn delete(
         .unwrap_or(false);
     st.svc.volume_delete(&ctx, &id, cascade).await?;
     Ok(StatusCode::ACCEPTED.into_response())
-}
-
-/// `POST /volumes/{id}/action`: one action per body.
-pub(super) async fn action(
-    State(st): S,
-    ctx: RequestContext,
-    Path((_p, id)): Path<(String, String)>,
-    Json(body): Json<Value>,
-) -> Result<Response, ApiError> {
-    let obj = body
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .ok_or_else(|| ApiError::bad_request("Malformed request body: one action expected."))?;
-    let Some((name, args)) = obj.iter().next() else {
-        return Err(ApiError::bad_request(
-            "Malformed request body: one action expected.",
-        ));
-    };
-    match name.as_str() {
-        "os-extend" | "extend" => {
-            let new_size = args.get("new_size").ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute os-extend. 'new_size' is a required property."))?;
-            st.svc
-                .volume_extend(&ctx, &id, parse_int("new_size", new_size)?)
-                .await?;
-            Ok(StatusCode::ACCEPTED.into_response())
-        }
-        "os-set_bootable" => {
-            let b = args.get("bootable").ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute os-set_bootable. 'bootable' is a required property."))?;
-            st.svc
-                .volume_set_bootable(&ctx, &id, parse_bool("bootable", b)?)
-                .await?;
-            Ok(StatusCode::OK.into_response())
-        }
-        "os-reset_status" => {
-            let status = args
-                .get("status")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ApiError::bad_request("Must specify 'status'"))?;
-            st.svc.volume_reset_status(&ctx, &id, status).await?;
-            Ok(StatusCode::ACCEPTED.into_response())
-        }
-        "os-volume_upload_image" => {
-            let args = args.as_object().ok_or_else(|| {
-                ApiError::bad_request("Invalid input for os-volume_upload_image.")
-            })?;
-            let image_name = opt_str(args, "image_name")?.ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute os-volume_upload_image. 'image_name' is a required property."))?;
-            let req = UploadRequest {
-                image_name,
-                disk_format: opt_str(args, "disk_format")?.unwrap_or_else(|| "raw".into()),
-                container_format: opt_str(args, "container_format")?
-                    .unwrap_or_else(|| "bare".into()),
-                force: args
-                    .get("force")
-                    .map(|f| parse_bool("force", f))
-                    .transpose()?
-                    .unwrap_or(false),
-                visibility: opt_str(args, "visibility")?,
-                protected: args
-                    .get("protected")
-                    .map(|f| parse_bool("protected", f))
-                    .transpose()?
-                    .unwrap_or(false),
-            };
-            let (v, image_id) = st.svc.volume_upload_image(&ctx, &id, req.clone()).await?;
-            let type_name = st.svc.type_name(&v.volume_type_id).await?;
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(upload_reply(&v, &image_id, &req, &type_name)),
-            )
-                .into_response())
-        }
-        other => Err(ApiError::bad_request(format!(
-            "There is no such action: {other}"
-        ))),
-    }
 }
 
 pub(super) async fn metadata_show(

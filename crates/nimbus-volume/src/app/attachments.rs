@@ -16,7 +16,7 @@ use nimbus_common::{ApiError, RequestContext};
 use nimbus_db::now_micros;
 use serde_json::Value;
 
-use super::model::{AttachStatus, Attachment, Volume, VolumeStatus};
+use super::model::{ATTACHED_MODE, AttachStatus, Attachment, Volume, VolumeStatus};
 use super::volumes::volume_not_found;
 use super::{VolumeService, driver_volume, new_id, require_read, require_write, scope};
 use crate::store;
@@ -26,7 +26,7 @@ fn attachment_not_found(id: &str) -> ApiError {
 }
 
 /// A connector must be an object (os-brick's `get_connector_properties`).
-fn check_connector(connector: &Value) -> Result<(), ApiError> {
+pub(crate) fn check_connector(connector: &Value) -> Result<(), ApiError> {
     match connector {
         Value::Object(map) if map.len() <= 64 => Ok(()),
         _ => Err(ApiError::bad_request(
@@ -105,6 +105,8 @@ impl VolumeService {
         let volume = store::volumes::volume_get(self.pool(), volume_id, scope(ctx)?)
             .await?
             .ok_or_else(|| volume_not_found(volume_id))?;
+        // A read-only volume is attached read-only whatever was asked (Cinder).
+        let mode = if volume.readonly() { "ro".into() } else { mode };
         let reserved = store::volumes::volume_transition(
             self.pool(),
             volume_id,
@@ -131,6 +133,7 @@ impl VolumeService {
             connector: None,
             connection_info: None,
             mountpoint: None,
+            attached_host: None,
             attached_at: None,
             detached_at: None,
             created_at: now,
@@ -183,7 +186,9 @@ impl VolumeService {
                 volume.status.as_str()
             )));
         }
-        let info = self.export(&mut volume, &connector).await;
+        let info = self
+            .export(&mut volume, &connector, Some(a.attach_mode.as_str()))
+            .await;
         let info = match info {
             Ok(info) => info,
             Err(e) => {
@@ -194,6 +199,10 @@ impl VolumeService {
         };
         a.mountpoint = connector
             .get("mountpoint")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        a.attached_host = connector
+            .get("host")
             .and_then(Value::as_str)
             .map(str::to_string);
         a.connector = Some(connector);
@@ -213,7 +222,16 @@ impl VolumeService {
         Ok(a)
     }
 
-    async fn export(&self, volume: &mut Volume, connector: &Value) -> Result<Value, ApiError> {
+    /// Exports `volume` for `connector`'s host and returns the connection
+    /// info, its `access_mode` as Cinder's `_parse_connection_options` sets
+    /// it: the attachment's `mode`, else the volume's `attached_mode`, else
+    /// `ro` for a read-only volume.
+    pub(crate) async fn export(
+        &self,
+        volume: &mut Volume,
+        connector: &Value,
+        mode: Option<&str>,
+    ) -> Result<Value, ApiError> {
         let dv = driver_volume(volume);
         let c = connector.clone();
         let update = self.blocking(move |d| d.create_export(&dv, &c)).await?;
@@ -228,6 +246,15 @@ impl VolumeService {
             .blocking(move |d| d.initialize_connection(&dv, &c))
             .await?;
         info["data"]["volume_id"] = Value::String(volume.id.clone());
+        let access_mode = match mode {
+            Some(m) => m,
+            None => match volume.admin_metadata.get(ATTACHED_MODE) {
+                Some(m) => m.as_str(),
+                None if volume.readonly() => "ro",
+                None => "rw",
+            },
+        };
+        info["data"]["access_mode"] = Value::String(access_mode.to_string());
         Ok(info)
     }
 

@@ -3,6 +3,8 @@
 //! (the compute service) call these; SQL is in `store/`.
 
 pub mod attachments;
+pub mod image_metadata;
+pub mod legacy_attach;
 pub mod model;
 pub mod quotas;
 pub mod snapshots;

@@ -122,6 +122,9 @@ pub struct Volume {
     pub metadata: BTreeMap<String, String>,
     /// Properties of the image it was created from (`volume_image_metadata`).
     pub image_metadata: Option<BTreeMap<String, String>>,
+    /// Cinder's admin metadata (`readonly`, `attached_mode`); the two keys
+    /// show in the volume's `metadata` (see [`Volume::visible_metadata`]).
+    pub admin_metadata: BTreeMap<String, String>,
     /// Where the backend exported it (e.g. `127.0.0.1:3260,1 iqn... 1`).
     pub provider_location: Option<String>,
     /// Backend credentials (`CHAP user password`); never shown to users.
@@ -137,7 +140,31 @@ impl Volume {
     pub fn size_bytes(&self) -> u64 {
         u64::try_from(self.size).unwrap_or(0) << 30
     }
+
+    /// Whether `os-update_readonly_flag` made it read-only.
+    pub fn readonly(&self) -> bool {
+        self.admin_metadata
+            .get(READONLY)
+            .is_some_and(|v| v == "True")
+    }
+
+    /// The user metadata with the admin keys users may see laid over it, as
+    /// Cinder's `add_visible_admin_metadata` builds the `metadata` of views.
+    pub fn visible_metadata(&self) -> BTreeMap<String, String> {
+        let mut all = self.metadata.clone();
+        for key in [READONLY, ATTACHED_MODE] {
+            if let Some(v) = self.admin_metadata.get(key) {
+                all.insert(key.to_string(), v.clone());
+            }
+        }
+        all
+    }
 }
+
+/// Admin metadata key: `"True"` or `"False"`.
+pub const READONLY: &str = "readonly";
+/// Admin metadata key: the mode (`rw`/`ro`) of the current attachment.
+pub const ATTACHED_MODE: &str = "attached_mode";
 
 /// A snapshot of a volume.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +214,8 @@ pub struct Attachment {
     pub connection_info: Option<Value>,
     /// Device name in the guest, set on completion.
     pub mountpoint: Option<String>,
+    /// The host an `os-attach` named (legacy API); else the connector's.
+    pub attached_host: Option<String>,
     /// When the attach completed.
     pub attached_at: Option<i64>,
     /// When it was detached.

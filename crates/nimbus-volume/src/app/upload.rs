@@ -78,6 +78,9 @@ impl VolumeService {
         if req.protected {
             body.insert("protected".into(), json!(true));
         }
+        for (k, v) in inherited_properties(&volume) {
+            body.insert(k.clone(), json!(v));
+        }
         let image = images.image_create(ctx, &body).await?;
         if !store::volumes::volume_transition(self.pool(), id, from, VolumeStatus::Uploading, None)
             .await?
@@ -150,6 +153,53 @@ impl VolumeService {
             .map_err(|e: ApiError| e.to_string())?;
         Ok(())
     }
+}
+
+/// Cinder's `glance_core_properties`: what it never copies from a volume's
+/// image metadata into the new image.
+const CORE_PROPERTIES: [&str; 9] = [
+    "checksum",
+    "container_format",
+    "disk_format",
+    "image_name",
+    "image_id",
+    "min_disk",
+    "min_ram",
+    "name",
+    "size",
+];
+
+/// Image attributes Glance owns; a volume's image metadata (which users can
+/// set with `os-set_image_metadata`) must not pick them for the new image.
+const GLANCE_OWNED: [&str; 16] = [
+    "id",
+    "visibility",
+    "protected",
+    "owner",
+    "status",
+    "virtual_size",
+    "os_hash_algo",
+    "os_hash_value",
+    "created_at",
+    "updated_at",
+    "tags",
+    "locations",
+    "direct_url",
+    "self",
+    "file",
+    "schema",
+];
+
+/// The volume's image properties the new image inherits, as Cinder's
+/// `copy_volume_to_image` merges them (`kernel_id`, `hw_*`, ...), so an
+/// image made from a bootable volume boots like the image it came from.
+fn inherited_properties(volume: &Volume) -> impl Iterator<Item = (&String, &String)> {
+    volume.image_metadata.iter().flatten().filter(|(k, _)| {
+        !CORE_PROPERTIES.contains(&k.as_str())
+            && !GLANCE_OWNED.contains(&k.as_str())
+            && !k.starts_with("os_glance")
+            && k.as_str() != "stores"
+    })
 }
 
 /// The `os-volume_upload_image` reply body.

@@ -55,6 +55,8 @@ pub struct VolumeFilters {
     pub status: Option<String>,
     /// Bootable flag.
     pub bootable: Option<bool>,
+    /// Exact availability zone.
+    pub availability_zone: Option<String>,
     /// Every listed key must have this value.
     pub metadata: BTreeMap<String, String>,
     /// Admin: every project's volumes.
@@ -115,6 +117,12 @@ impl VolumeService {
                     .is_none_or(|s| v.status.as_str() == s)
             })
             .filter(|v| filters.bootable.is_none_or(|b| v.bootable == b))
+            .filter(|v| {
+                filters
+                    .availability_zone
+                    .as_ref()
+                    .is_none_or(|z| &v.availability_zone == z)
+            })
             .filter(|v| {
                 filters
                     .metadata
@@ -287,6 +295,7 @@ impl VolumeService {
             source_volid: req.source_volid.clone(),
             metadata: req.metadata,
             image_metadata,
+            admin_metadata: BTreeMap::new(),
             provider_location: None,
             provider_auth: None,
             created_at: now,

@@ -9,7 +9,8 @@ use crate::app::model::{AttachStatus, Attachment};
 use crate::error::VolumeError;
 
 const COLUMNS: &str = "id, volume_id, project_id, instance_uuid, attach_status, attach_mode, \
-     connector, connection_info, mountpoint, attached_at, detached_at, created_at, updated_at";
+     connector, connection_info, mountpoint, attached_at, detached_at, created_at, updated_at, \
+     attached_host";
 
 fn json_col(row: &AnyRow, name: &str) -> Result<Option<Value>, VolumeError> {
     let text: Option<String> = row.try_get(name)?;
@@ -30,6 +31,7 @@ fn from_row(row: &AnyRow) -> Result<Attachment, VolumeError> {
         connector: json_col(row, "connector")?,
         connection_info: json_col(row, "connection_info")?,
         mountpoint: row.try_get("mountpoint")?,
+        attached_host: row.try_get("attached_host")?,
         attached_at: row.try_get("attached_at")?,
         detached_at: row.try_get("detached_at")?,
         created_at: row.try_get("created_at")?,
@@ -40,7 +42,7 @@ fn from_row(row: &AnyRow) -> Result<Attachment, VolumeError> {
 pub async fn attachment_create(pool: &Pool, a: &Attachment) -> Result<(), VolumeError> {
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO volume_attachments ({COLUMNS}) VALUES
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)"
     )))
     .bind(&a.id)
     .bind(&a.volume_id)
@@ -54,6 +56,7 @@ pub async fn attachment_create(pool: &Pool, a: &Attachment) -> Result<(), Volume
     .bind(a.attached_at)
     .bind(a.detached_at)
     .bind(a.created_at)
+    .bind(a.attached_host.as_deref())
     .execute(pool)
     .await?;
     Ok(())
@@ -108,8 +111,8 @@ pub async fn attachment_list_for_volume(
 pub async fn attachment_save(pool: &Pool, a: &Attachment) -> Result<(), VolumeError> {
     sqlx::query(
         "UPDATE volume_attachments SET attach_status = $2, connector = $3, connection_info = $4,
-         mountpoint = $5, attached_at = $6, detached_at = $7, attach_mode = $8, updated_at = $9
-         WHERE id = $1",
+         mountpoint = $5, attached_at = $6, detached_at = $7, attach_mode = $8, updated_at = $9,
+         attached_host = $10 WHERE id = $1",
     )
     .bind(&a.id)
     .bind(a.attach_status.as_str())
@@ -120,6 +123,7 @@ pub async fn attachment_save(pool: &Pool, a: &Attachment) -> Result<(), VolumeEr
     .bind(a.detached_at)
     .bind(&a.attach_mode)
     .bind(now_micros())
+    .bind(a.attached_host.as_deref())
     .execute(pool)
     .await?;
     Ok(())

@@ -10,13 +10,14 @@ use crate::error::VolumeError;
 
 const COLUMNS: &str = "id, project_id, user_id, name, description, size, status, attach_status, \
      volume_type_id, availability_zone, bootable, snapshot_id, source_volid, metadata, \
-     image_metadata, provider_location, provider_auth, created_at, updated_at";
+     image_metadata, provider_location, provider_auth, created_at, updated_at, admin_metadata";
 
 fn from_row(row: &AnyRow) -> Result<Volume, VolumeError> {
     let status: String = row.try_get("status")?;
     let attach: String = row.try_get("attach_status")?;
     let metadata: String = row.try_get("metadata")?;
     let image_metadata: Option<String> = row.try_get("image_metadata")?;
+    let admin_metadata: String = row.try_get("admin_metadata")?;
     Ok(Volume {
         id: row.try_get("id")?,
         project_id: row.try_get("project_id")?,
@@ -38,6 +39,7 @@ fn from_row(row: &AnyRow) -> Result<Volume, VolumeError> {
             .as_deref()
             .map(|m| map_from(m, "image metadata"))
             .transpose()?,
+        admin_metadata: map_from(&admin_metadata, "admin metadata")?,
         provider_location: row.try_get("provider_location")?,
         provider_auth: row.try_get("provider_auth")?,
         created_at: row.try_get("created_at")?,
@@ -49,7 +51,7 @@ fn from_row(row: &AnyRow) -> Result<Volume, VolumeError> {
 pub async fn volume_create(pool: &Pool, v: &Volume) -> Result<(), VolumeError> {
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO volume_volumes ({COLUMNS}) VALUES
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
     )))
     .bind(&v.id)
     .bind(&v.project_id)
@@ -70,6 +72,7 @@ pub async fn volume_create(pool: &Pool, v: &Volume) -> Result<(), VolumeError> {
     .bind(v.provider_auth.as_deref())
     .bind(v.created_at)
     .bind(v.updated_at)
+    .bind(map_to(&v.admin_metadata))
     .execute(pool)
     .await?;
     Ok(())
@@ -103,7 +106,8 @@ pub async fn volume_list(pool: &Pool, project: Option<&str>) -> Result<Vec<Volum
     rows.iter().map(from_row).collect()
 }
 
-/// Writes the user-editable and backend fields (not status).
+/// Writes the user-editable and backend fields (not status, not admin
+/// metadata: [`volume_admin_metadata_save`] owns those).
 pub async fn volume_save(pool: &Pool, v: &Volume) -> Result<(), VolumeError> {
     sqlx::query(
         "UPDATE volume_volumes SET name = $2, description = $3, size = $4, bootable = $5,
@@ -123,6 +127,35 @@ pub async fn volume_save(pool: &Pool, v: &Volume) -> Result<(), VolumeError> {
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Replaces a volume's admin metadata.
+pub async fn volume_admin_metadata_save(
+    pool: &Pool,
+    id: &str,
+    admin_metadata: &std::collections::BTreeMap<String, String>,
+) -> Result<(), VolumeError> {
+    sqlx::query("UPDATE volume_volumes SET admin_metadata = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(map_to(admin_metadata))
+        .bind(now_micros())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// `in-use` -> `detaching`, only while the volume is attached
+/// (`os-begin_detaching`); `false` if it was not.
+pub async fn volume_begin_detaching(pool: &Pool, id: &str) -> Result<bool, VolumeError> {
+    let done = sqlx::query(
+        "UPDATE volume_volumes SET status = 'detaching', updated_at = $2
+         WHERE id = $1 AND status = 'in-use' AND attach_status = 'attached'",
+    )
+    .bind(id)
+    .bind(now_micros())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Moves a volume to `to` only if its status is one of `from`; `false` if
