@@ -415,10 +415,14 @@ fn full_spec(image: &Image, n: u32) -> InstanceSpec {
     });
     s.admin_pass = Some("s3cret-Pass".into());
     s.metadata = BTreeMap::from([("role".to_string(), "db".to_string())]);
-    s.files = vec![(
-        "/etc/motd-nimbus".into(),
-        b"hello from personality\n".to_vec(),
-    )];
+    s.files = vec![
+        (
+            "/etc/motd-nimbus".into(),
+            b"hello from personality\n".to_vec(),
+        ),
+        // Relative, as Tempest's rebuild test sends it: nova roots it at /.
+        ("rebuild.txt".into(), b"Test server rebuild.".to_vec()),
+    ];
     s
 }
 
@@ -441,6 +445,7 @@ async fn injection_writes_key_password_meta_and_files_into_the_root_partition() 
         debugfs_cat(&part, "/etc/motd-nimbus"),
         "hello from personality\n"
     );
+    assert_eq!(debugfs_cat(&part, "/rebuild.txt"), "Test server rebuild.");
     let shadow = debugfs_cat(&part, "/etc/shadow");
     let root = shadow.lines().find(|l| l.starts_with("root:")).unwrap();
     assert!(root.starts_with("root:$6$"), "{root}");

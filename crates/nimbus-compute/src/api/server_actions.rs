@@ -13,6 +13,7 @@ use super::servers as parse;
 use super::views::{self, BaseUrl, View};
 use crate::app::ComputeService;
 use crate::app::actions::{self, Action};
+use crate::app::snapshot::ImageKind;
 
 /// The routes of this module.
 pub fn routes() -> Router<ComputeService> {
@@ -177,33 +178,46 @@ async fn server_action(
         }
         "createImage" => {
             reject_extra(args, &["name", "metadata"], name)?;
-            let image_name = args
-                .get("name")
+            let image_name = image_name(args, name)?;
+            let metadata = image_metadata(args)?;
+            let image_id = crate::app::snapshot::server_snapshot(
+                &svc,
+                &ctx,
+                &id,
+                &image_name,
+                metadata,
+                ImageKind::Snapshot,
+            )
+            .await?;
+            Ok(image_reply(mv, &base, &image_id, true))
+        }
+        "createBackup" => {
+            reject_extra(args, &["name", "backup_type", "rotation", "metadata"], name)?;
+            let image_name = image_name(args, name)?;
+            let backup_type = args
+                .get("backup_type")
                 .and_then(Value::as_str)
-                .filter(|n| !n.trim().is_empty() && n.chars().count() <= 255)
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "Invalid input for field/attribute createImage. 'name' is a required property",
-                    )
-                })?
+                .ok_or_else(|| required(name, "backup_type"))?
                 .to_string();
-            let metadata = match args.get("metadata") {
-                Some(v) => parse::metadata(v)?,
-                None => Default::default(),
-            };
-            let image_id =
-                crate::app::snapshot::server_snapshot(&svc, &ctx, &id, &image_name, metadata)
-                    .await?;
-            if mv.at_least(2, 45) {
-                Ok((StatusCode::ACCEPTED, Json(json!({"image_id": image_id}))).into_response())
-            } else {
-                let mut response = StatusCode::ACCEPTED.into_response();
-                let location = format!("{}/image/v2/images/{image_id}", base.0);
-                if let Ok(v) = axum::http::HeaderValue::from_str(&location) {
-                    response.headers_mut().insert("location", v);
-                }
-                Ok(response)
-            }
+            let rotation = rotation(
+                args.get("rotation")
+                    .ok_or_else(|| required(name, "rotation"))?,
+            )?;
+            let metadata = image_metadata(args)?;
+            let image_id = crate::app::snapshot::server_snapshot(
+                &svc,
+                &ctx,
+                &id,
+                &image_name,
+                metadata,
+                ImageKind::Backup {
+                    backup_type,
+                    rotation,
+                },
+            )
+            .await?;
+            // nova names the image only when it will be kept.
+            Ok(image_reply(mv, &base, &image_id, rotation > 0))
         }
         // Nimbus never soft-deletes (nova's reclaim_instance_interval = 0):
         // forceDelete is a delete in any state, and nothing is restorable.
@@ -224,6 +238,74 @@ async fn server_action(
             "There is no such action: {other}"
         ))),
     }
+}
+
+fn required(action: &str, field: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "Invalid input for field/attribute {action}. '{field}' is a required property"
+    ))
+}
+
+/// nova's `parameter_types.name` for `createImage`/`createBackup`.
+fn image_name(args: &Value, action: &str) -> Result<String, ApiError> {
+    let name = args
+        .get("name")
+        .ok_or_else(|| required(action, "name"))?
+        .as_str()
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Invalid input for field/attribute name. Value: {}. It is not of type 'string'",
+                args["name"]
+            ))
+        })?;
+    if name.trim().is_empty() || name.chars().count() > 255 {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute name. Value: {name}. It must be 1 to 255 \
+             characters, not only spaces"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+fn image_metadata(args: &Value) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    match args.get("metadata") {
+        Some(v) => parse::metadata(v),
+        None => Ok(Default::default()),
+    }
+}
+
+/// nova's `parameter_types.non_negative_integer`: an integer or a string of
+/// digits.
+fn rotation(v: &Value) -> Result<u64, ApiError> {
+    let parsed = match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok()
+        }
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Invalid input for field/attribute rotation. Value: {v}. It must be a non-negative \
+             integer"
+        ))
+    })
+}
+
+/// The 202 of `createImage`/`createBackup`: the image id in the body from
+/// 2.45, before that in a `Location` header (nova's compute image proxy
+/// URL, `{application_url}/images/{id}`), which a backup with rotation 0
+/// leaves out.
+fn image_reply(mv: Microversion, base: &BaseUrl, image_id: &str, locate: bool) -> Response {
+    if mv.at_least(2, 45) {
+        return (StatusCode::ACCEPTED, Json(json!({"image_id": image_id}))).into_response();
+    }
+    let mut response = StatusCode::ACCEPTED.into_response();
+    let location = format!("{}/compute/v2.1/images/{image_id}", base.0);
+    if locate && let Ok(v) = axum::http::HeaderValue::from_str(&location) {
+        response.headers_mut().insert("location", v);
+    }
+    response
 }
 
 /// nova's rebuild schema at `mv` (personality until 2.56).
@@ -278,6 +360,9 @@ fn rebuild_request(
     }
     if let Some(v) = s.get("personality") {
         req.personality = parse::personality(v)?;
+    }
+    if let Some(v) = s.get("OS-DCF:diskConfig") {
+        req.disk_config = Some(parse::disk_config(v)?);
     }
     if let Some(v) = s.get("description") {
         req.description = Some(parse::description(v)?);

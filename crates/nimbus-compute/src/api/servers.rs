@@ -138,6 +138,17 @@ fn flavor_ref(v: &Value) -> Result<String, ApiError> {
     }
 }
 
+/// nova's `disk_config` schema: `AUTO` or `MANUAL`.
+pub(crate) fn disk_config(v: &Value) -> Result<String, ApiError> {
+    match v.as_str() {
+        Some(dc @ ("AUTO" | "MANUAL")) => Ok(dc.to_string()),
+        _ => Err(invalid(
+            "OS-DCF:diskConfig",
+            format!("{v} is not one of ['AUTO', 'MANUAL']"),
+        )),
+    }
+}
+
 pub(crate) fn personality(v: &Value) -> Result<Vec<Personality>, ApiError> {
     let items = v
         .as_array()
@@ -336,14 +347,8 @@ pub fn parse_create(body: &Value, mv: Microversion) -> Result<CreateRequest, Api
         req.metadata = metadata(v)?;
     }
     req.networks = super::server_networks::parse_networks(s.get("networks"), mv)?;
-    if let Some(v) = s.get("OS-DCF:diskConfig")
-        && v != "AUTO"
-        && v != "MANUAL"
-    {
-        return Err(invalid(
-            "OS-DCF:diskConfig",
-            format!("{v} is not one of AUTO, MANUAL"),
-        ));
+    if let Some(v) = s.get("OS-DCF:diskConfig") {
+        req.disk_config = Some(disk_config(v)?);
     }
     if let Some(v) = s.get("accessIPv4") {
         req.access_ip_v4 = Some(access_ip(v, "accessIPv4")?);
@@ -465,7 +470,7 @@ async fn server_create(
     let body = json!({"server": {
         "id": id,
         "links": base.links("servers", &id),
-        "OS-DCF:diskConfig": "MANUAL",
+        "OS-DCF:diskConfig": created.first.disk_config,
         "security_groups": [{"name": "default"}],
         "adminPass": created.admin_pass,
     }});
@@ -745,6 +750,9 @@ async fn server_update(
     }
     if let Some(v) = s.get("accessIPv6") {
         req.access_ip_v6 = Some(access_ip(v, "accessIPv6")?);
+    }
+    if let Some(v) = s.get("OS-DCF:diskConfig") {
+        req.disk_config = Some(disk_config(v)?);
     }
     let i = servers::server_update(&svc, &ctx, &id, req).await?;
     let view = if mv.at_least(2, 75) {

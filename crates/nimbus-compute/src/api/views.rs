@@ -128,7 +128,7 @@ pub fn server(
         json!(i.access_ip_v6.clone().unwrap_or_default()),
     );
     s.insert("links".into(), base.links("servers", &i.uuid));
-    s.insert("OS-DCF:diskConfig".into(), json!("MANUAL"));
+    s.insert("OS-DCF:diskConfig".into(), json!(i.disk_config));
     if matches!(status, "ERROR" | "DELETED")
         && let Some(f) = &i.fault
     {

@@ -15,6 +15,7 @@ pub mod scheduler;
 pub mod server_groups;
 pub mod servers;
 pub mod snapshot;
+pub mod snapshot_volume;
 pub mod sshkey;
 pub mod tags;
 pub mod tasks;

@@ -35,6 +35,8 @@ pub struct RebuildRequest {
     pub key_name: Option<Option<String>>,
     /// New user data (base64), or none (`null`), from 2.57.
     pub user_data: Option<Option<String>>,
+    /// `OS-DCF:diskConfig`; `None` keeps the stored one.
+    pub disk_config: Option<String>,
 }
 
 /// Checks and records the rebuild, starts the task; returns the server
@@ -66,6 +68,10 @@ pub async fn server_rebuild(
         swap_mb: u64::try_from(instance.swap_mb).unwrap_or(0),
     };
     build::validate(&image, &spec, ctx.is_admin())?;
+    let disk_config = match &req.disk_config {
+        Some(dc) => super::servers::disk_config_for(Some(dc), &image.properties)?,
+        None => instance.disk_config.clone(),
+    };
     let key = match &req.key_name {
         Some(Some(name)) => Some(Some(
             super::keypairs::keypair_for_boot(svc, ctx, name).await?,
@@ -89,6 +95,7 @@ pub async fn server_rebuild(
     if let Some(desc) = &req.description {
         updated.display_description = desc.clone();
     }
+    updated.disk_config = disk_config;
     instances::instance_update(pool, &updated).await?;
     instances::instance_set_image(pool, &instance.uuid, &req.image_ref).await?;
     if let Some(key) = &key {

@@ -79,6 +79,9 @@ pub struct CreateRequest {
     pub hostname: Option<String>,
     /// `networks`: the NICs asked for.
     pub networks: nimbus_network::compute::RequestedNetworks,
+    /// `OS-DCF:diskConfig` (`AUTO`/`MANUAL`); `None` takes the image's
+    /// `auto_disk_config`.
+    pub disk_config: Option<String>,
 }
 
 /// What a create returns.
@@ -221,6 +224,8 @@ pub async fn server_create(
     let project_id = ctx.require_project()?.to_string();
     let flavor = super::flavors::flavor_for_boot(svc, ctx, &req.flavor_ref).await?;
 
+    let mut req = req;
+    image_defined_volumes(svc, ctx, &mut req).await?;
     // The root image: imageRef, or a bdm v2 image with boot_index 0; or a
     // root volume (nova keeps image_ref empty then).
     let boot_volume = super::volumes::boot_volume_check(svc, ctx, &req.block_devices).await?;
@@ -312,6 +317,7 @@ pub async fn server_create(
     let config_drive = req.config_drive || svc.config().force_config_drive;
     let block_devices = serde_json::to_string(&req.block_devices)
         .map_err(|e| ApiError::internal(format!("block devices: {e}")))?;
+    let disk_config = disk_config_for(req.disk_config.as_deref(), &image.properties)?;
     let mut rows = Vec::new();
     for index in 0..count {
         let name = if count > 1 {
@@ -366,6 +372,7 @@ pub async fn server_create(
             created_at: now,
             updated_at: now,
             metadata: req.metadata.clone(),
+            disk_config: disk_config.clone(),
             extras: Default::default(),
         });
     }
@@ -495,6 +502,8 @@ pub struct UpdateRequest {
     pub access_ip_v4: Option<String>,
     /// accessIPv6.
     pub access_ip_v6: Option<String>,
+    /// `OS-DCF:diskConfig`.
+    pub disk_config: Option<String>,
 }
 
 /// `PUT /servers/{id}`.
@@ -523,8 +532,67 @@ pub async fn server_update(
     if let Some(ip) = req.access_ip_v6 {
         i.access_ip_v6 = Some(ip);
     }
+    if let Some(dc) = req.disk_config {
+        i.disk_config = dc;
+    }
     instances::instance_update(svc.db().pool(), &i).await?;
     server_get(svc, ctx, id).await
+}
+
+/// nova's `_inherit_properties_from_image` and `_check_auto_disk_config`:
+/// the requested diskConfig, else the image's `auto_disk_config`; AUTO is
+/// refused (400) for an image that says `disabled`. Nimbus stores and shows
+/// it; like nova for a partitioned image, it never resizes the guest's
+/// filesystem (docs/compute.md).
+pub fn disk_config_for(
+    requested: Option<&str>,
+    image_properties: &BTreeMap<String, String>,
+) -> Result<String, ApiError> {
+    let from_image = image_properties
+        .get("auto_disk_config")
+        .map(|v| v.trim().to_ascii_lowercase());
+    let disabled = from_image.as_deref() == Some("disabled");
+    match requested {
+        Some("AUTO") if disabled => Err(ApiError::bad_request(
+            "Requested image has automatic disk resize disabled.",
+        )),
+        Some(v) => Ok(v.to_string()),
+        None => {
+            let auto = matches!(
+                from_image.as_deref(),
+                Some("1" | "t" | "true" | "on" | "y" | "yes")
+            );
+            Ok(if auto { "AUTO" } else { "MANUAL" }.to_string())
+        }
+    }
+}
+
+/// nova's `_get_image_defined_bdms`: an image made by `createImage` of a
+/// volume-backed server maps its root to a volume snapshot; booting it
+/// boots from a new volume made from that snapshot, unless the request
+/// maps its own root.
+async fn image_defined_volumes(
+    svc: &ComputeService,
+    ctx: &RequestContext,
+    req: &mut CreateRequest,
+) -> Result<(), ApiError> {
+    if req.image_ref.is_empty() || req.block_devices.iter().any(|b| b.boot_index == Some(0)) {
+        return Ok(());
+    }
+    let Ok(image) = svc.images().image_get(ctx, &req.image_ref).await else {
+        return Ok(());
+    };
+    let defined = super::snapshot_volume::image_block_devices(&image.properties)?;
+    if defined.is_empty() {
+        return Ok(());
+    }
+    let mut devices = defined
+        .iter()
+        .map(super::volumes::volume_block_device)
+        .collect::<Result<Vec<_>, _>>()?;
+    devices.append(&mut req.block_devices);
+    req.block_devices = devices;
+    Ok(())
 }
 
 /// `DELETE /servers/{id}`: 204 at once; a task stops QEMU, removes the

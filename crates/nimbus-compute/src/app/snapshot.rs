@@ -1,7 +1,8 @@
-//! `createImage`: the root disk's chain flattened (nimbus-disk convert)
-//! into a new qcow2 image uploaded to the image service in process; the
-//! snapshot keeps the kernel, ramdisk and command line of its source so it
-//! boots as its source did.
+//! `createImage` and `createBackup`: the root disk's chain flattened
+//! (nimbus-disk convert) into a new qcow2 image uploaded to the image
+//! service in process; the image keeps the kernel, ramdisk and command line
+//! of its source so it boots as its source did. A backup then rotates out
+//! the oldest backups of its server and type (nova's `_rotate_backups`).
 
 use std::collections::BTreeMap;
 
@@ -33,54 +34,90 @@ const INHERITED: &[&str] = &[
     "hw_disk_bus",
 ];
 
-/// Records the snapshot image (queued), starts the upload task, returns its id.
+/// Which image a server action makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageKind {
+    /// `createImage`.
+    Snapshot,
+    /// `createBackup`: after the upload, only the newest `rotation` backups
+    /// of this server and `backup_type` are kept.
+    Backup {
+        /// nova's free-form `backup_type` (`daily`, `weekly`, ...).
+        backup_type: String,
+        /// How many backups of the type to keep.
+        rotation: u64,
+    },
+}
+
+impl ImageKind {
+    /// nova's action name (instance actions, conflict messages).
+    fn action(&self) -> &'static str {
+        match self {
+            ImageKind::Snapshot => "createImage",
+            ImageKind::Backup { .. } => "createBackup",
+        }
+    }
+}
+
+/// Records the image (queued), starts the upload task, returns its id.
 pub async fn server_snapshot(
     svc: &ComputeService,
     ctx: &RequestContext,
     id: &str,
     name: &str,
     metadata: BTreeMap<String, String>,
+    kind: ImageKind,
 ) -> Result<String, ApiError> {
     let images = svc.images().service();
     let instance = server_get(svc, ctx, id).await?;
+    let (policy, task, event) = match &kind {
+        ImageKind::Snapshot => (
+            "os_compute_api:servers:create_image",
+            "image_snapshot",
+            "compute_snapshot_instance",
+        ),
+        ImageKind::Backup { .. } => (
+            "os_compute_api:os-create-backup",
+            "image_backup",
+            "compute_backup_instance",
+        ),
+    };
     if !ctx.can_write() {
-        return Err(ApiError::policy("os_compute_api:servers:create_image"));
+        return Err(ApiError::policy(policy));
     }
-    // nova snapshots the root volume instead; until then, never the config
-    // drive that would be the machine's first local disk.
+    if matches!(kind, ImageKind::Backup { .. }) {
+        // nova's backup() is @check_instance_lock; snapshot() is not.
+        super::lock::check_lock(ctx, &instance)?;
+    }
     if super::volumes::root_bdm(svc, &instance.uuid)
         .await?
         .is_some()
     {
-        return Err(ApiError::bad_request(
-            "Snapshots of volume-backed servers are not supported yet.",
-        ));
+        return match kind {
+            ImageKind::Backup { .. } => Err(ApiError::bad_request(
+                "Backup is not supported for volume-backed instances.",
+            )),
+            ImageKind::Snapshot => {
+                super::snapshot_volume::snapshot_volume_backed(svc, ctx, &instance, name, metadata)
+                    .await
+            }
+        };
     }
     claim(
         svc,
         &instance,
-        "createImage",
+        kind.action(),
         &["active", "stopped", "paused", "suspended"],
-        "image_snapshot",
+        task,
     )
     .await?;
     let mut body = Map::new();
     body.insert("name".into(), json!(name));
     body.insert("disk_format".into(), json!("qcow2"));
     body.insert("container_format".into(), json!("bare"));
-    body.insert("min_disk".into(), json!(instance.root_gb));
-    body.insert("min_ram".into(), json!(instance.memory_mb));
-    if let Ok(source) = svc.images().image_get(ctx, &instance.image_ref).await {
-        for key in INHERITED {
-            if let Some(v) = source.properties.get(*key) {
-                body.insert((*key).into(), json!(v));
-            }
-        }
+    for (k, v) in image_properties(svc, ctx, &instance, &kind).await {
+        body.insert(k, v);
     }
-    body.insert("image_type".into(), json!("snapshot"));
-    body.insert("instance_uuid".into(), json!(instance.uuid));
-    body.insert("base_image_ref".into(), json!(instance.image_ref));
-    body.insert("owner_user_name".into(), json!(ctx.user_name));
     for (k, v) in metadata {
         body.insert(k, Value::String(v));
     }
@@ -102,7 +139,7 @@ pub async fn server_snapshot(
         svc.db().pool(),
         &instance.uuid,
         &ctx.request_id,
-        "createImage",
+        kind.action(),
         &instance.project_id,
         &ctx.user_id,
     )
@@ -119,10 +156,16 @@ pub async fn server_snapshot(
         let lock = svc.tasks().lock_for(&uuid);
         let _guard = lock.lock().await;
         let started = now_micros();
-        let result = snapshot(&svc, &images, &ctx2, &uuid, &image_id).await;
+        let mut result = snapshot(&svc, &images, &ctx2, &uuid, &image_id).await;
         if let Err(err) = &result {
             tracing::warn!(instance = %uuid, error = %err.chain(), "snapshot failed");
             let _ = images.image_delete(&ctx2, &image_id).await;
+        } else if let ImageKind::Backup {
+            backup_type,
+            rotation,
+        } = &kind
+        {
+            result = rotate_backups(&images, &ctx2, &uuid, backup_type, *rotation).await;
         }
         if let Ok(Some(i)) = instances::instance_get(svc.db().pool(), &uuid).await {
             let _ = instances::instance_set_states(
@@ -134,16 +177,93 @@ pub async fn server_snapshot(
             )
             .await;
         }
-        record(
-            &svc,
-            &action_id,
-            "compute_snapshot_instance",
-            started,
-            &result,
-        )
-        .await;
+        record(&svc, &action_id, event, started, &result).await;
     });
     Ok(image.id)
+}
+
+/// nova's `create_image` properties: the instance's minimums, what the
+/// source image passes on, and the image's origin and type.
+pub(super) async fn image_properties(
+    svc: &ComputeService,
+    ctx: &RequestContext,
+    instance: &instances::Instance,
+    kind: &ImageKind,
+) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("min_disk".into(), json!(instance.root_gb));
+    body.insert("min_ram".into(), json!(instance.memory_mb));
+    if let Ok(source) = svc.images().image_get(ctx, &instance.image_ref).await {
+        for key in INHERITED {
+            if let Some(v) = source.properties.get(*key) {
+                body.insert((*key).into(), json!(v));
+            }
+        }
+    }
+    match kind {
+        ImageKind::Snapshot => {
+            body.insert("image_type".into(), json!("snapshot"));
+        }
+        ImageKind::Backup { backup_type, .. } => {
+            body.insert("image_type".into(), json!("backup"));
+            body.insert("backup_type".into(), json!(backup_type));
+        }
+    }
+    body.insert("instance_uuid".into(), json!(instance.uuid));
+    if !instance.image_ref.is_empty() {
+        body.insert("base_image_ref".into(), json!(instance.image_ref));
+    }
+    body.insert("owner_user_name".into(), json!(ctx.user_name));
+    body.insert("user_id".into(), json!(ctx.user_id));
+    body
+}
+
+/// nova's `_rotate_backups`: the backups of `uuid` and `backup_type`, newest
+/// first; all past the first `rotation` are deleted (all of them for 0).
+async fn rotate_backups(
+    images: &nimbus_image::ImageService,
+    ctx: &RequestContext,
+    uuid: &str,
+    backup_type: &str,
+    rotation: u64,
+) -> Result<(), ComputeError> {
+    let image_err = |what: &str, e: ApiError| {
+        ComputeError::new(ComputeErrorKind::Image, format!("{what}: {}", e.message()))
+    };
+    let mut backups = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut query: Vec<(String, String)> = vec![
+            ("image_type".into(), "backup".into()),
+            ("backup_type".into(), backup_type.into()),
+            ("instance_uuid".into(), uuid.into()),
+            ("sort_key".into(), "created_at".into()),
+            ("sort_dir".into(), "desc".into()),
+        ];
+        if let Some(m) = &marker {
+            query.push(("marker".into(), m.clone()));
+        }
+        let (page, more) = images
+            .image_list(ctx, &query)
+            .await
+            .map_err(|e| image_err("listing backups", e))?;
+        marker = page.last().map(|i| i.id.clone());
+        backups.extend(page.into_iter().map(|i| i.id));
+        if !more || marker.is_none() {
+            break;
+        }
+    }
+    let keep = usize::try_from(rotation).unwrap_or(usize::MAX);
+    for id in backups.iter().skip(keep) {
+        tracing::info!(instance = %uuid, image = %id, "rotating out backup");
+        match images.image_delete(ctx, id).await {
+            Ok(()) => {}
+            // Deleted meanwhile (a concurrent rotation, or the user).
+            Err(e) if e.status() == 404 => {}
+            Err(e) => return Err(image_err("deleting an old backup", e)),
+        }
+    }
+    Ok(())
 }
 
 async fn snapshot(

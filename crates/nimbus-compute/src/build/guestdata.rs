@@ -48,7 +48,11 @@ pub fn injection_request(config: &ComputeConfig, spec: &InstanceSpec) -> Option<
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         admin_password,
-        files: spec.files.clone(),
+        files: spec
+            .files
+            .iter()
+            .map(|(path, contents)| (guest_path(path), contents.clone()))
+            .collect(),
         // As nova: a file that cannot be written fails the build; the
         // other items are logged and skipped.
         mandatory: vec![Item::Files],
@@ -60,6 +64,17 @@ pub fn injection_request(config: &ComputeConfig, spec: &InstanceSpec) -> Option<
         || request.admin_password.is_some()
         || !request.files.is_empty();
     any.then_some(request)
+}
+
+/// A personality path as the guest filesystem sees it: nova's guestfs VFS
+/// (`_canonicalize_path`) roots a relative path at `/`, and Tempest's
+/// rebuild test sends `rebuild.txt`.
+fn guest_path(path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    }
 }
 
 /// Injects `request` into the root disk at `disk`.

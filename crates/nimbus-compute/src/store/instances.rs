@@ -87,6 +87,8 @@ pub struct Instance {
     pub updated_at: i64,
     /// Metadata key/values.
     pub metadata: BTreeMap<String, String>,
+    /// `OS-DCF:diskConfig`: `AUTO` or `MANUAL` (nova's `auto_disk_config`).
+    pub disk_config: String,
     /// Lock, tags and server group (filled by get and list).
     pub extras: super::extras::InstanceExtras,
 }
@@ -109,7 +111,7 @@ const COLUMNS: &str = "uuid, project_id, user_id, display_name, display_descript
     image_ref, kernel_id, ramdisk_id, key_name, key_data, user_data, config_drive, block_devices, \
     reservation_id, launch_index, availability_zone, host, access_ip_v4, access_ip_v6, vm_state, \
     task_state, power_state, launched_at, terminated_at, fault_code, fault_message, fault_details, \
-    fault_created_at, deleted, created_at, updated_at";
+    fault_created_at, deleted, created_at, updated_at, disk_config";
 
 fn from_row(row: &AnyRow) -> Result<Instance, ComputeError> {
     let specs: String = row.try_get("flavor_extra_specs")?;
@@ -170,6 +172,7 @@ fn from_row(row: &AnyRow) -> Result<Instance, ComputeError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         metadata: BTreeMap::new(),
+        disk_config: row.try_get("disk_config")?,
         extras: Default::default(),
     })
 }
@@ -183,7 +186,7 @@ pub async fn instances_create(pool: &Pool, instances: &[Instance]) -> Result<(),
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO compute_instances ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
              $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
-             $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40)"
+             $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41)"
         )))
         .bind(&i.uuid)
         .bind(&i.project_id)
@@ -225,6 +228,7 @@ pub async fn instances_create(pool: &Pool, instances: &[Instance]) -> Result<(),
         .bind(0_i64)
         .bind(i.created_at)
         .bind(i.updated_at)
+        .bind(&i.disk_config)
         .execute(&mut *tx)
         .await?;
         for (key, value) in &i.metadata {
@@ -466,7 +470,8 @@ pub async fn instance_set_fault(
 pub async fn instance_update(pool: &Pool, i: &Instance) -> Result<(), ComputeError> {
     sqlx::query(
         "UPDATE compute_instances SET display_name = $1, display_description = $2, \
-         hostname = $3, access_ip_v4 = $4, access_ip_v6 = $5, updated_at = $6 WHERE uuid = $7",
+         hostname = $3, access_ip_v4 = $4, access_ip_v6 = $5, updated_at = $6, \
+         disk_config = $8 WHERE uuid = $7",
     )
     .bind(&i.display_name)
     .bind(i.display_description.as_deref())
@@ -475,6 +480,7 @@ pub async fn instance_update(pool: &Pool, i: &Instance) -> Result<(), ComputeErr
     .bind(i.access_ip_v6.as_deref())
     .bind(now_micros())
     .bind(&i.uuid)
+    .bind(&i.disk_config)
     .execute(pool)
     .await?;
     Ok(())
