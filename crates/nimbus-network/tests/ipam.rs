@@ -382,3 +382,149 @@ async fn concurrent_port_creations_on_postgres() {
         concurrent_allocation(h).await;
     }
 }
+
+#[tokio::test]
+async fn deleting_an_auto_address_subnet_takes_its_addresses_from_the_ports() {
+    let h = harness().await;
+    for mode in ["slaac", "dhcpv6-stateless"] {
+        let net = h.network("p1", mode).await;
+        let v6 = h
+            .subnet(
+                "p1",
+                &net,
+                "2001:db8::/64",
+                json!({"ipv6_address_mode": mode, "ipv6_ra_mode": mode}),
+            )
+            .await;
+        let v4 = h.subnet("p1", &net, "10.0.0.0/24", json!({})).await;
+        let p = port(&h, "p1", json!({"network_id": net})).await;
+        let v4_ip = p["fixed_ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["subnet_id"] == v4["id"])
+            .unwrap()
+            .clone();
+        assert_eq!(p["fixed_ips"].as_array().unwrap().len(), 2, "{p}");
+        let v6_id = v6["id"].as_str().unwrap();
+        let r = h.delete(&format!("subnets/{v6_id}"), "p1").await;
+        assert_eq!(
+            r.status,
+            204,
+            "{mode}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(h.get(&format!("subnets/{v6_id}"), "p1").await.status, 404);
+        let pid = p["id"].as_str().unwrap();
+        let shown = h.get(&format!("ports/{pid}"), "p1").await.json()["port"].clone();
+        assert_eq!(shown["fixed_ips"], json!([v4_ip]), "{mode}");
+        assert_eq!(
+            shown["revision_number"].as_i64().unwrap(),
+            p["revision_number"].as_i64().unwrap() + 1
+        );
+        let shown_net = h.get(&format!("networks/{net}"), "p1").await.json();
+        assert_eq!(shown_net["network"]["subnets"], json!([v4["id"]]));
+        // The port itself stays, so the network is still in use, and so is
+        // the IPv4 subnet it holds an address on.
+        let r = h.delete(&format!("networks/{net}"), "p1").await;
+        assert_eq!(r.status, 409);
+        assert_eq!(r.error_type(), "NetworkInUse");
+        let r = h
+            .delete(&format!("subnets/{}", v4["id"].as_str().unwrap()), "p1")
+            .await;
+        assert_eq!(r.error_type(), "SubnetInUse");
+    }
+
+    // The RA mode alone makes a subnet auto-address too (neutron's
+    // is_auto_address_subnet): ports get EUI-64 addresses, deletion frees them.
+    let net = h.network("p1", "ra-only").await;
+    let ra = h
+        .subnet(
+            "p1",
+            &net,
+            "2001:db8:2::/64",
+            json!({"ipv6_ra_mode": "slaac"}),
+        )
+        .await;
+    let p = port(
+        &h,
+        "p1",
+        json!({"network_id": net, "mac_address": "fa:16:3e:12:34:56"}),
+    )
+    .await;
+    assert_eq!(
+        p["fixed_ips"],
+        json!([{"subnet_id": ra["id"], "ip_address": "2001:db8:2:0:f816:3eff:fe12:3456"}])
+    );
+    let r = h
+        .delete(&format!("subnets/{}", ra["id"].as_str().unwrap()), "p1")
+        .await;
+    assert_eq!(r.status, 204);
+    let pid = p["id"].as_str().unwrap();
+    let shown = h.get(&format!("ports/{pid}"), "p1").await.json();
+    assert_eq!(shown["port"]["fixed_ips"], json!([]));
+
+    // A stateful IPv6 subnet keeps neutron's rule: in use while a port
+    // holds an address.
+    let net = h.network("p1", "stateful").await;
+    let st = h
+        .subnet(
+            "p1",
+            &net,
+            "2001:db8:1::/64",
+            json!({"ipv6_address_mode": "dhcpv6-stateful"}),
+        )
+        .await;
+    port(&h, "p1", json!({"network_id": net})).await;
+    let r = h
+        .delete(&format!("subnets/{}", st["id"].as_str().unwrap()), "p1")
+        .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.error_type(), "SubnetInUse");
+}
+
+#[tokio::test]
+async fn a_router_interface_keeps_an_auto_address_subnet() {
+    let h = harness().await;
+    let net = h.network("p1", "routed").await;
+    let s = h
+        .subnet(
+            "p1",
+            &net,
+            "2001:db8:3::/64",
+            json!({"ipv6_address_mode": "slaac", "ipv6_ra_mode": "slaac"}),
+        )
+        .await;
+    let router = h
+        .create("routers", "router", "p1", json!({"name": "r"}))
+        .await;
+    let rid = router["id"].as_str().unwrap();
+    let r = h
+        .put(
+            &format!("routers/{rid}/add_router_interface"),
+            "p1",
+            json!({"subnet_id": s["id"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let pid = r.json()["port_id"].as_str().unwrap().to_string();
+    let interface = h.get(&format!("ports/{pid}"), "p1").await.json();
+    assert_eq!(
+        interface["port"]["fixed_ips"],
+        json!([{"subnet_id": s["id"], "ip_address": "2001:db8:3::1"}]),
+        "the interface holds the gateway, not an EUI-64 address"
+    );
+    let sid = s["id"].as_str().unwrap();
+    let r = h.delete(&format!("subnets/{sid}"), "p1").await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.error_type(), "SubnetInUse");
+    let r = h
+        .put(
+            &format!("routers/{rid}/remove_router_interface"),
+            "p1",
+            json!({"subnet_id": sid}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(h.delete(&format!("subnets/{sid}"), "p1").await.status, 204);
+}

@@ -426,6 +426,8 @@ async fn extensions_list_what_is_implemented() {
     ] {
         assert!(aliases.contains(&a), "{a} missing from {aliases:?}");
     }
+    assert!(aliases.contains(&"subnet-external-network"));
+    assert!(aliases.contains(&"agent"));
     assert!(!aliases.contains(&"dhcp_agent_scheduler"));
     assert_eq!(h.get("extensions/router", "p1").await.status, 200);
     assert_eq!(h.get("extensions/qos", "p1").await.status, 404);
@@ -525,4 +527,107 @@ async fn quota_update_takes_check_limit_and_force() {
         )
         .await;
     assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn external_subnets_are_visible_and_say_so() {
+    let h = harness().await;
+    let public = h
+        .create(
+            "networks",
+            "network",
+            ADMIN,
+            json!({"name": "public", "router:external": true}),
+        )
+        .await;
+    let public_id = public["id"].as_str().unwrap();
+    let ext = h.subnet(ADMIN, public_id, "172.24.4.0/24", json!({})).await;
+    assert_eq!(ext["router:external"], true);
+    let own = h.network("p1", "own").await;
+    let mine = h.subnet("p1", &own, "10.0.0.0/24", json!({})).await;
+    assert_eq!(mine["router:external"], false);
+    // Another project sees the external network's subnet (neutron with
+    // subnet-external-network), not the private one, and can filter on it.
+    let listed = h.get("subnets", "p2").await.json();
+    assert_eq!(listed["subnets"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["subnets"][0]["id"], ext["id"]);
+    let filtered = h
+        .get(
+            &format!("subnets?network_id={public_id}&router:external=True"),
+            "p2",
+        )
+        .await
+        .json();
+    assert_eq!(filtered["subnets"][0]["id"], ext["id"]);
+    let none = h.get("subnets?router:external=false", "p2").await.json();
+    assert_eq!(none["subnets"], json!([]));
+    let shown = h
+        .get(&format!("subnets/{}", ext["id"].as_str().unwrap()), "p2")
+        .await
+        .json();
+    assert_eq!(shown["subnet"]["router:external"], true);
+    // It follows the network, and clients may not set it.
+    let r = h
+        .put(
+            &format!("networks/{public_id}"),
+            ADMIN,
+            json!({"network": {"router:external": false}}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let shown = h
+        .get(&format!("subnets/{}", ext["id"].as_str().unwrap()), ADMIN)
+        .await
+        .json();
+    assert_eq!(shown["subnet"]["router:external"], false);
+    assert_eq!(h.get("subnets", "p2").await.json()["subnets"], json!([]));
+    let r = h
+        .post(
+            "subnets",
+            "p1",
+            json!({"subnet": {"network_id": own, "cidr": "10.1.0.0/24", "ip_version": 4, "router:external": true}}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = h
+        .put(
+            &format!("subnets/{}", mine["id"].as_str().unwrap()),
+            "p1",
+            json!({"subnet": {"router:external": true}}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn agents_list_is_empty_and_agents_are_404() {
+    let h = harness().await;
+    for who in ["p1", "p1:reader", ADMIN] {
+        let r = h.get("agents", who).await;
+        assert_eq!(r.status, 200, "{who}");
+        assert_eq!(r.json(), json!({"agents": []}));
+    }
+    let r = h.get("agents?agent_type=L3%20agent&fields=id", "p1").await;
+    assert_eq!(r.json(), json!({"agents": []}));
+    let id = "4d6b5f0c-8f4b-4f4e-9a43-2c8f3c7b1a11";
+    let r = h.get(&format!("agents/{id}"), ADMIN).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.error_type(), "AgentNotFound");
+    let r = h
+        .put(
+            &format!("agents/{id}"),
+            ADMIN,
+            json!({"agent": {"admin_state_up": false}}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(h.delete(&format!("agents/{id}"), "p1").await.status, 404);
+    let root = h.call("GET", "/v2.0", "p1", None).await.json();
+    assert!(
+        root["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["collection"] == "agents")
+    );
 }

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use crate::error::not_found;
 
 /// (alias, name, description) of each implemented extension.
-const EXTENSIONS: [(&str, &str, &str); 17] = [
+const EXTENSIONS: [(&str, &str, &str); 19] = [
+    ("agent", "agent", "The agent management extension."),
     (
         "allowed-address-pairs",
         "Allowed Address Pairs",
@@ -89,6 +90,11 @@ const EXTENSIONS: [(&str, &str, &str); 17] = [
         "standard-attr-timestamp",
         "Resource timestamps",
         "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.",
+    ),
+    (
+        "subnet-external-network",
+        "Subnet belongs to an external network",
+        "Informs if the subnet belongs to an external network",
     ),
 ];
 

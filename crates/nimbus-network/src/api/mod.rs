@@ -3,6 +3,7 @@
 //! authenticated [`nimbus_common::RequestContext`] (inserted by the
 //! identity layer).
 
+mod agents;
 mod extensions;
 mod floatingips;
 pub mod list;
@@ -72,6 +73,11 @@ fn v2_routes(state: Api) -> Router {
         .route("/v2.0", get(resources))
         .route("/v2.0/extensions", get(extensions::list))
         .route("/v2.0/extensions/{alias}", get(extensions::show))
+        .route("/v2.0/agents", get(agents::list))
+        .route(
+            "/v2.0/agents/{id}",
+            get(agents::show).put(agents::update).delete(agents::delete),
+        )
         .route("/v2.0/networks", get(networks::list).post(networks::create))
         .route(
             "/v2.0/networks/{id}",
@@ -145,7 +151,7 @@ fn v2_routes(state: Api) -> Router {
 }
 
 /// The resource collections this API serves.
-const COLLECTIONS: [(&str, &str); 8] = [
+const COLLECTIONS: [(&str, &str); 9] = [
     ("network", "networks"),
     ("subnet", "subnets"),
     ("port", "ports"),
@@ -154,6 +160,7 @@ const COLLECTIONS: [(&str, &str); 8] = [
     ("security_group", "security-groups"),
     ("security_group_rule", "security-group-rules"),
     ("quota", "quotas"),
+    ("agent", "agents"),
 ];
 
 /// `GET /v2.0`.

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::wire::network_json;
 use super::{Api, Pairs, list, reply, shown};
-use crate::app::input::Attrs;
+use crate::app::input::{Attrs, Create};
 
 /// `GET /v2.0/networks`.
 pub async fn list(
@@ -42,21 +42,30 @@ pub async fn show(
     Ok(shown("network", &q, network_json(&ctx, &n, subnets)))
 }
 
-/// `POST /v2.0/networks`.
+/// `POST /v2.0/networks`, one or in bulk.
 pub async fn create(
     State(api): State<Api>,
     ctx: RequestContext,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
-    let n = api
-        .svc
-        .network_create(&ctx, Attrs::from_body(body, "network")?)
-        .await?;
-    Ok(reply(
-        StatusCode::CREATED,
-        "network",
-        network_json(&ctx, &n, Vec::new()),
-    ))
+    match Attrs::from_create_body(body, "network", "networks")? {
+        Create::One(a) => {
+            let n = api.svc.network_create(&ctx, a).await?;
+            Ok(reply(
+                StatusCode::CREATED,
+                "network",
+                network_json(&ctx, &n, Vec::new()),
+            ))
+        }
+        Create::Bulk(items) => {
+            let made = api.svc.network_create_bulk(&ctx, items).await?;
+            let items = made
+                .iter()
+                .map(|n| network_json(&ctx, n, Vec::new()))
+                .collect();
+            Ok(reply(StatusCode::CREATED, "networks", Value::Array(items)))
+        }
+    }
 }
 
 /// `PUT /v2.0/networks/{id}`.

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::wire::port_json;
 use super::{Api, Pairs, list, reply, shown};
-use crate::app::input::Attrs;
+use crate::app::input::{Attrs, Create};
 
 /// `GET /v2.0/ports`: the common filters narrow the SQL, the rest the list.
 pub async fn list(
@@ -48,21 +48,24 @@ pub async fn show(
     Ok(shown("port", &q, port_json(&ctx, api.svc.dataplane(), &p)))
 }
 
-/// `POST /v2.0/ports`.
+/// `POST /v2.0/ports`, one or in bulk.
 pub async fn create(
     State(api): State<Api>,
     ctx: RequestContext,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
-    let p = api
-        .svc
-        .port_create(&ctx, Attrs::from_body(body, "port")?)
-        .await?;
-    Ok(reply(
-        StatusCode::CREATED,
-        "port",
-        port_json(&ctx, api.svc.dataplane(), &p),
-    ))
+    let dp = api.svc.dataplane();
+    match Attrs::from_create_body(body, "port", "ports")? {
+        Create::One(a) => {
+            let p = api.svc.port_create(&ctx, a).await?;
+            Ok(reply(StatusCode::CREATED, "port", port_json(&ctx, dp, &p)))
+        }
+        Create::Bulk(items) => {
+            let made = api.svc.port_create_bulk(&ctx, items).await?;
+            let items = made.iter().map(|p| port_json(&ctx, dp, p)).collect();
+            Ok(reply(StatusCode::CREATED, "ports", Value::Array(items)))
+        }
+    }
 }
 
 /// `PUT /v2.0/ports/{id}`.

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::wire::subnet_json;
 use super::{Api, Pairs, list, reply, shown};
-use crate::app::input::Attrs;
+use crate::app::input::{Attrs, Create};
 
 /// `GET /v2.0/subnets`.
 pub async fn list(
@@ -37,17 +37,23 @@ pub async fn show(
     Ok(shown("subnet", &q, subnet_json(&s)))
 }
 
-/// `POST /v2.0/subnets`.
+/// `POST /v2.0/subnets`, one or in bulk.
 pub async fn create(
     State(api): State<Api>,
     ctx: RequestContext,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
-    let s = api
-        .svc
-        .subnet_create(&ctx, Attrs::from_body(body, "subnet")?)
-        .await?;
-    Ok(reply(StatusCode::CREATED, "subnet", subnet_json(&s)))
+    match Attrs::from_create_body(body, "subnet", "subnets")? {
+        Create::One(a) => {
+            let s = api.svc.subnet_create(&ctx, a).await?;
+            Ok(reply(StatusCode::CREATED, "subnet", subnet_json(&s)))
+        }
+        Create::Bulk(items) => {
+            let made = api.svc.subnet_create_bulk(&ctx, items).await?;
+            let items = made.iter().map(subnet_json).collect();
+            Ok(reply(StatusCode::CREATED, "subnets", Value::Array(items)))
+        }
+    }
 }
 
 /// `PUT /v2.0/subnets/{id}`.

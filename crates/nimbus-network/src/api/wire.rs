@@ -73,6 +73,7 @@ pub fn subnet_json(s: &Subnet) -> Value {
         "enable_dhcp": s.enable_dhcp,
         "ipv6_ra_mode": s.ipv6_ra_mode,
         "ipv6_address_mode": s.ipv6_address_mode,
+        "router:external": s.router_external,
         "subnetpool_id": null,
         "segment_id": null,
         "service_types": [],

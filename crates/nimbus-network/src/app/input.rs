@@ -12,7 +12,8 @@ pub struct Attrs {
     map: Map<String, Value>,
 }
 
-/// Attributes clients may send back from a GET but never set.
+/// Attributes clients may send back from a GET but never set (networks
+/// take `router:external` before this check; on subnets it is read-only).
 const READ_ONLY: &[&str] = &[
     "id",
     "status",
@@ -21,7 +22,22 @@ const READ_ONLY: &[&str] = &[
     "revision_number",
     "subnets",
     "tags",
+    "router:external",
 ];
+
+/// Most resources one bulk request may create. Neutron has no such limit
+/// (quotas bound it for projects); this keeps one request from running
+/// for minutes on an unlimited admin.
+pub const MAX_BULK: usize = 1000;
+
+/// A creation body.
+#[derive(Debug)]
+pub enum Create {
+    /// `{"<resource>": {...}}`.
+    One(Attrs),
+    /// `{"<collection>": [...]}`: neutron's bulk form, all or nothing.
+    Bulk(Vec<Attrs>),
+}
 
 impl Attrs {
     /// `{"<resource>": {...}}` into its attributes.
@@ -36,6 +52,45 @@ impl Attrs {
                 "Unable to find '{resource}' in request body"
             ))),
         }
+    }
+
+    /// A creation body: `{"<resource>": {...}}`, or the bulk form
+    /// `{"<collection>": [...]}` whose items are the attributes themselves
+    /// or wrapped as `{"<resource>": {...}}` (neutron's
+    /// `prepare_request_body` accepts both).
+    pub fn from_create_body(
+        body: Value,
+        resource: &str,
+        collection: &str,
+    ) -> Result<Create, ApiError> {
+        let Value::Object(mut outer) = body else {
+            return Err(bad_request("Body contains invalid data"));
+        };
+        let Some(items) = outer.remove(collection) else {
+            return Attrs::from_body(Value::Object(outer), resource).map(Create::One);
+        };
+        let Value::Array(items) = items else {
+            return Err(bad_request("Body contains invalid data"));
+        };
+        if items.is_empty() {
+            return Err(bad_request("Resources required"));
+        }
+        if items.len() > MAX_BULK {
+            return Err(bad_request(format!(
+                "A bulk request may create at most {MAX_BULK} {collection}"
+            )));
+        }
+        items
+            .into_iter()
+            .map(|item| match item {
+                Value::Object(map) if map.contains_key(resource) => {
+                    Attrs::from_body(Value::Object(map), resource)
+                }
+                Value::Object(map) => Ok(Attrs { map }),
+                _ => Err(bad_request("Body contains invalid data")),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Create::Bulk)
     }
 
     /// Attributes given directly (in-process callers, router actions).

@@ -2,6 +2,7 @@
 //! `api/` and the in-process [`crate::compute`] API call these; SQL is in
 //! `store/`.
 
+pub mod bulk;
 pub mod floatingips;
 pub mod input;
 pub mod model;

@@ -86,6 +86,9 @@ pub struct Subnet {
     pub host_routes: Vec<HostRoute>,
     /// Allocation pools, sorted.
     pub allocation_pools: Vec<AllocationPool>,
+    /// Whether its network is external (`router:external`, read from the
+    /// network: the `subnet-external-network` extension).
+    pub router_external: bool,
     /// Bumped on every change.
     pub revision_number: i64,
     /// Microseconds since the epoch.
@@ -96,13 +99,15 @@ pub struct Subnet {
 
 impl Subnet {
     /// Whether addresses are derived from the MAC rather than allocated
-    /// (SLAAC and DHCPv6-stateless).
+    /// (SLAAC and DHCPv6-stateless): neutron's `is_auto_address_subnet`,
+    /// where the RA mode decides when no address mode is set.
     pub fn is_auto_address(&self) -> bool {
+        let auto = |mode: Option<&str>| matches!(mode, Some("slaac" | "dhcpv6-stateless"));
         self.ip_version == 6
-            && matches!(
-                self.ipv6_address_mode.as_deref(),
-                Some("slaac") | Some("dhcpv6-stateless")
-            )
+            && match self.ipv6_address_mode.as_deref() {
+                Some(mode) => auto(Some(mode)),
+                None => auto(self.ipv6_ra_mode.as_deref()),
+            }
     }
 }
 

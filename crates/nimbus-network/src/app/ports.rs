@@ -333,7 +333,8 @@ impl NetworkService {
         pairs: Vec<(String, Option<String>)>,
     ) -> Result<Port, ApiError> {
         let subnets = store::subnets::subnets_of_network(self.pool(), &network.id).await?;
-        let requests = self.resolve_requests(network, &subnets, spec.fixed_ips.as_deref())?;
+        let requests =
+            self.resolve_requests(network, &subnets, spec.fixed_ips.as_deref(), &port)?;
         for _ in 0..MAX_ATTEMPTS {
             port.mac_address = match &spec.mac {
                 Some(m) => m.clone(),
@@ -397,6 +398,7 @@ impl NetworkService {
         network: &Network,
         subnets: &[Subnet],
         fixed: Option<&[IpRequest]>,
+        port: &Port,
     ) -> Result<Vec<Resolved>, ApiError> {
         let find = |id: &str| subnets.iter().find(|s| s.id == id);
         let invalid_subnet = |id: &str| {
@@ -449,7 +451,9 @@ impl NetworkService {
                     if !cidr.contains(*ip) || edge {
                         return Err(invalid_ip_for_subnet(*ip));
                     }
-                    if subnet.is_auto_address() {
+                    // A router interface takes the gateway address even
+                    // where guests get theirs from SLAAC.
+                    if subnet.is_auto_address() && port.device_owner != owner::ROUTER_INTERFACE {
                         return Err(invalid_input(format!(
                             "IPv6 address {ip} cannot be directly assigned to a port on subnet {} since the subnet is configured for automatic addresses",
                             subnet.id
@@ -679,7 +683,7 @@ impl NetworkService {
         let subnets = store::subnets::subnets_of_network(self.pool(), &network.id).await?;
         let old = port.fixed_ips.clone();
         let requests = match &fixed {
-            Some(f) => Some(self.resolve_requests(&network, &subnets, Some(f))?),
+            Some(f) => Some(self.resolve_requests(&network, &subnets, Some(f), &port)?),
             None => None,
         };
         for _ in 0..MAX_ATTEMPTS {

@@ -392,6 +392,7 @@ impl NetworkService {
             dns_nameservers: dns,
             host_routes: routes,
             allocation_pools: pools_json(version, &ranges),
+            router_external: network.external,
             revision_number: 1,
             created_at: now,
             updated_at: now,
@@ -486,20 +487,30 @@ impl NetworkService {
         Ok(s)
     }
 
-    /// `DELETE /v2.0/subnets/{id}`: 409 `SubnetInUse` while a port other than
-    /// a DHCP port holds an address from it.
+    /// `DELETE /v2.0/subnets/{id}`.
     pub async fn subnet_delete(&self, ctx: &RequestContext, id: &str) -> Result<(), ApiError> {
         let s = self.subnet_owned(ctx, id, "delete_subnet").await?;
+        self.subnet_remove(&s).await
+    }
+
+    /// Deletes a subnet as neutron's `delete_subnet`: 409 `SubnetInUse`
+    /// while a router interface holds an address on it, or, unless the
+    /// subnet gives addresses automatically (SLAAC, DHCPv6-stateless), any
+    /// port but a DHCP port. The addresses left are taken from their ports.
+    pub(crate) async fn subnet_remove(&self, s: &Subnet) -> Result<(), ApiError> {
         let users = store::ports::ports_on_subnet(self.pool(), &s.id).await?;
-        if users.iter().any(|(_, o)| o != owner::DHCP) {
+        let blocking =
+            |o: &str| o == owner::ROUTER_INTERFACE || (!s.is_auto_address() && o != owner::DHCP);
+        if users.iter().any(|(_, o)| blocking(o)) {
             return Err(conflict(
                 "SubnetInUse",
                 format!(
-                    "Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."
+                    "Unable to complete operation on subnet {}: One or more ports have an IP allocation from this subnet.",
+                    s.id
                 ),
             ));
         }
-        store::subnets::subnet_delete(self.pool(), &s.id).await?;
+        store::subnets::subnet_delete(self.pool(), &s.id, now_micros()).await?;
         Ok(())
     }
 }

@@ -12,6 +12,12 @@ const COLUMNS: &str = "id, network_id, project_id, name, description, ip_version
     enable_dhcp, ipv6_ra_mode, ipv6_address_mode, dns_nameservers, host_routes, allocation_pools, \
     revision_number, created_at, updated_at";
 
+/// What reads select: the columns and the network's `external` flag.
+const SELECT: &str = "id, network_id, project_id, name, description, ip_version, cidr, gateway_ip, \
+    enable_dhcp, ipv6_ra_mode, ipv6_address_mode, dns_nameservers, host_routes, allocation_pools, \
+    revision_number, created_at, updated_at, COALESCE((SELECT n.external FROM network_networks n \
+    WHERE n.id = network_subnets.network_id), 0) AS router_external";
+
 fn from_row(row: &AnyRow) -> Result<Subnet, NetError> {
     let version: i64 = row.try_get("ip_version")?;
     Ok(Subnet {
@@ -30,6 +36,7 @@ fn from_row(row: &AnyRow) -> Result<Subnet, NetError> {
         dns_nameservers: get_json(row, "dns_nameservers")?,
         host_routes: get_json(row, "host_routes")?,
         allocation_pools: get_json(row, "allocation_pools")?,
+        router_external: get_flag(row, "router_external")?,
         revision_number: row.try_get("revision_number")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -88,7 +95,7 @@ pub async fn subnet_update(pool: &Pool, s: &Subnet) -> Result<(), NetError> {
 /// One subnet.
 pub async fn subnet_get(pool: &Pool, id: &str) -> Result<Option<Subnet>, NetError> {
     let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM network_subnets WHERE id = $1"
+        "SELECT {SELECT} FROM network_subnets WHERE id = $1"
     )))
     .bind(id)
     .fetch_optional(pool)
@@ -99,7 +106,7 @@ pub async fn subnet_get(pool: &Pool, id: &str) -> Result<Option<Subnet>, NetErro
 /// The subnets of one network.
 pub async fn subnets_of_network(pool: &Pool, network_id: &str) -> Result<Vec<Subnet>, NetError> {
     let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM network_subnets WHERE network_id = $1 ORDER BY created_at, id"
+        "SELECT {SELECT} FROM network_subnets WHERE network_id = $1 ORDER BY created_at, id"
     )))
     .bind(network_id)
     .fetch_all(pool)
@@ -113,14 +120,14 @@ pub async fn subnet_list(pool: &Pool, project: Option<&str>) -> Result<Vec<Subne
     let rows = match project {
         None => {
             sqlx::query(AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM network_subnets ORDER BY created_at, id"
+                "SELECT {SELECT} FROM network_subnets ORDER BY created_at, id"
             )))
             .fetch_all(pool)
             .await?
         }
         Some(p) => {
             sqlx::query(AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM network_subnets WHERE project_id = $1 OR network_id IN \
+                "SELECT {SELECT} FROM network_subnets WHERE project_id = $1 OR network_id IN \
                  (SELECT id FROM network_networks WHERE project_id = $1 OR shared = 1 OR external = 1) \
                  ORDER BY created_at, id"
             )))
@@ -132,12 +139,29 @@ pub async fn subnet_list(pool: &Pool, project: Option<&str>) -> Result<Vec<Subne
     rows.iter().map(from_row).collect()
 }
 
-/// Deletes a subnet.
-pub async fn subnet_delete(pool: &Pool, id: &str) -> Result<bool, NetError> {
+/// Deletes a subnet and, in the same transaction, every address ports hold
+/// on it (those ports get a new revision), as neutron's `delete_subnet`
+/// does after its in-use checks. A port created meanwhile loses its address
+/// with the rest instead of keeping one on a subnet that is gone.
+pub async fn subnet_delete(pool: &Pool, id: &str, now: i64) -> Result<bool, NetError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE network_ports SET revision_number = revision_number + 1, updated_at = $2 \
+         WHERE id IN (SELECT port_id FROM network_ip_allocations WHERE subnet_id = $1)",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM network_ip_allocations WHERE subnet_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     let done = sqlx::query("DELETE FROM network_subnets WHERE id = $1")
         .bind(id)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(done.rows_affected() == 1)
 }
 
