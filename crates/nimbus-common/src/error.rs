@@ -29,6 +29,8 @@ pub enum ErrorKind {
     NotAcceptable,
     /// 409: the resource is in a state that forbids the request.
     Conflict,
+    /// 410: the API was removed (nova's `wsgi.removed`).
+    Gone,
     /// 413: request body too large, or a quota exceeded (Nova's `overLimit`).
     PayloadTooLarge,
     /// 413 in Nova's `overLimit` sense: a quota or limit was exceeded.
@@ -56,6 +58,7 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Gone => StatusCode::GONE,
             ErrorKind::PayloadTooLarge | ErrorKind::OverLimit => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -74,6 +77,7 @@ impl ErrorKind {
             405 => ErrorKind::MethodNotAllowed,
             406 => ErrorKind::NotAcceptable,
             409 => ErrorKind::Conflict,
+            410 => ErrorKind::Gone,
             413 => ErrorKind::PayloadTooLarge,
             415 => ErrorKind::UnsupportedMediaType,
             416 => ErrorKind::RangeNotSatisfiable,
@@ -93,6 +97,7 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed => "The method is not allowed for this resource.",
             ErrorKind::NotAcceptable => "The requested version is not supported.",
             ErrorKind::Conflict => "The request conflicts with the current state of the resource.",
+            ErrorKind::Gone => "This resource is no longer available.",
             ErrorKind::PayloadTooLarge => "Request is too large.",
             ErrorKind::OverLimit => "Quota exceeded.",
             ErrorKind::UnsupportedMediaType => "The content type is not supported.",

@@ -1,6 +1,13 @@
-//! Nova's network proxy APIs (`os-security-groups`,
-//! `os-security-group-rules`) through the in-process router: nova's shapes
-//! over the network service's groups, nova's errors, and the 2.36 cutoff.
+//! Nova's proxy APIs through the in-process router: nova's shapes over the
+//! network, volume and image services, nova's errors, and the 2.36 cutoff.
+//! The security group and floating IP proxies are here; the others in
+//! `proxies/`.
+
+mod extensions;
+mod images;
+mod servers;
+mod tenant_networks;
+mod volumes;
 
 use nimbus_common::RequestContext;
 use serde_json::{Value, json};

@@ -5,6 +5,7 @@
 
 pub mod aggregates;
 pub mod availability_zones;
+pub mod extension_info;
 pub mod flavor_access;
 pub mod flavor_extra_specs;
 pub mod flavors;
@@ -22,20 +23,27 @@ pub mod server_actions;
 pub mod server_groups;
 pub mod server_metadata;
 pub mod server_networks;
+pub mod server_password;
 pub mod server_tags;
 pub mod servers;
 pub mod services;
+pub mod snapshots;
+pub mod tenant_networks;
 pub mod views;
 pub mod volume_attachments;
+pub mod volumes;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
+use axum::http::Uri;
 use axum::http::request::Parts;
+use axum::http::uri::PathAndQuery;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use nimbus_common::{ApiError, ApiVersion, ErrorStyle, Json, VersionRange, render_errors};
 use serde_json::{Value, json};
+use tower::ServiceExt;
 
 use crate::app::ComputeService;
 
@@ -73,8 +81,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Microversion {
     }
 }
 
-/// Nova's proxy APIs (images, security groups, floating IPs, below 2.36)
-/// answer 404 from microversion 2.36 on.
+/// Nova's proxy APIs (images, security groups, floating IPs, volumes,
+/// snapshots, tenant networks, below 2.36) answer 404 from microversion
+/// 2.36 on.
 pub fn require_proxy(mv: Microversion) -> Result<(), ApiError> {
     if mv.at_least(2, 36) {
         Err(ApiError::not_found("The resource could not be found."))
@@ -172,7 +181,45 @@ fn v21_routes(service: ComputeService) -> Router {
         .merge(volume_attachments::routes())
         .merge(images::routes())
         .merge(image_metadata::routes())
+        .merge(volumes::routes())
+        .merge(snapshots::routes())
+        .merge(tenant_networks::routes())
+        .merge(extension_info::routes())
+        .merge(server_password::routes())
+        .merge(volumes_boot(service.clone()))
         .with_state(service)
+}
+
+/// nova still routes `os-volumes_boot` (deprecated; to 2.102, above our
+/// highest version) to its servers controller: the same calls under another
+/// name. Nested, the alias sees the path after `/os-volumes_boot` (and no
+/// path parameters of its own), which it hands to the servers routes.
+fn volumes_boot(service: ComputeService) -> Router<ComputeService> {
+    let servers = servers::routes()
+        .merge(server_actions::routes())
+        .with_state(service)
+        .map_request(|mut request: Request| {
+            let uri = request.uri();
+            let rest = uri.path().trim_start_matches('/');
+            let mut renamed = if rest.is_empty() {
+                "/servers".to_string()
+            } else {
+                format!("/servers/{rest}")
+            };
+            if let Some(query) = uri.query() {
+                renamed.push('?');
+                renamed.push_str(query);
+            }
+            let mut parts = uri.clone().into_parts();
+            if let Ok(pq) = renamed.parse::<PathAndQuery>() {
+                parts.path_and_query = Some(pq);
+                if let Ok(uri) = Uri::from_parts(parts) {
+                    *request.uri_mut() = uri;
+                }
+            }
+            request
+        });
+    Router::new().nest_service("/os-volumes_boot", servers)
 }
 
 /// Negotiates the microversion, hands it to handlers, and says in the

@@ -11,6 +11,7 @@ pub mod instances;
 pub mod keypairs;
 pub mod quotas;
 pub mod server_groups;
+pub mod server_passwords;
 pub mod services;
 pub mod tags;
 pub mod usage;
