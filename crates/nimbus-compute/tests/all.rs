@@ -5,6 +5,7 @@ mod images;
 mod proxies;
 mod resources;
 mod server_extras;
+mod server_images;
 mod servers;
 mod support;
 
