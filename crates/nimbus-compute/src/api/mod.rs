@@ -29,6 +29,7 @@ pub mod servers;
 pub mod services;
 pub mod snapshots;
 pub mod tenant_networks;
+pub mod versions;
 pub mod views;
 pub mod volume_attachments;
 pub mod volumes;
@@ -40,8 +41,7 @@ use axum::http::request::Parts;
 use axum::http::uri::PathAndQuery;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use nimbus_common::{ApiError, ApiVersion, ErrorStyle, Json, VersionRange, render_errors};
+use nimbus_common::{ApiError, ApiVersion, ErrorStyle, VersionRange, render_errors};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -135,17 +135,9 @@ pub fn router(
     authenticate: impl FnOnce(Router) -> Router,
 ) -> Router {
     let base = public_url.trim_end_matches('/').to_string();
-    let list = base.clone();
     let base_for_links = base.clone();
     Router::new()
-        .route(
-            "/",
-            get(move || async move { Json(json!({"versions": [version_v21(&list)]})) }),
-        )
-        .route(
-            "/v2.1",
-            get(move || async move { Json(json!({"version": version_v21(&base)})) }),
-        )
+        .merge(versions::routes(&base))
         .nest("/v2.1", authenticate(v21_routes(service)))
         .layer(axum::Extension(views::BaseUrl(
             public_url.trim_end_matches('/').to_string(),
@@ -236,20 +228,4 @@ async fn negotiate(mut request: Request, next: Next) -> Response {
         }
         Err(err) => err.into_response(),
     }
-}
-
-/// The v2.1 version document (`nova/api/openstack/compute/versions.py`).
-fn version_v21(base: &str) -> Value {
-    json!({
-        "id": "v2.1",
-        "status": "CURRENT",
-        "version": VERSIONS.max.to_string(),
-        "min_version": VERSIONS.min.to_string(),
-        "updated": "2013-07-23T11:33:21Z",
-        "links": [
-            {"rel": "self", "href": format!("{base}/compute/v2.1/")},
-            {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
-        ],
-        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}],
-    })
 }

@@ -517,7 +517,15 @@ fn version_discovery_documents() {
     assert_eq!(get("/image/versions").0, 200);
     let (s, v) = get("/compute");
     assert_eq!(s, 200);
-    assert_eq!(v["versions"][0]["id"], "v2.1");
+    // nova lists its legacy v2.0 first (Tempest's test_versions checks).
+    assert_eq!(v["versions"][0]["id"], "v2.0");
+    assert_eq!(v["versions"][1]["id"], "v2.1");
+    let (s, v) = get("/compute/v2/");
+    assert_eq!(s, 200);
+    assert_eq!(
+        v["version"]["links"][0]["href"],
+        format!("{base}/compute/v2/")
+    );
     let (s, v) = get("/compute/v2.1");
     assert_eq!(s, 200);
     assert_eq!(v["version"]["min_version"], "2.1");
