@@ -28,6 +28,7 @@ fn payload() -> TokenPayload {
         issued_at: nimbus_db::now_micros(),
         expires_at: nimbus_db::now_micros() + 43_200_000_000,
         audit_ids: vec!["Zm9vYmFyYmF6cXV4".into()],
+        app_cred: None,
     }
 }
 
@@ -51,6 +52,7 @@ fn benches(c: &mut Criterion) {
             user_id: None,
             project_id: None,
             domain_id: None,
+            app_cred_id: None,
             issued_before: i64::MAX,
             expires_at: i64::MAX,
         })

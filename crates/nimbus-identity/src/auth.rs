@@ -110,6 +110,9 @@ where
                 let context: RequestContext = payload.context(&request_id);
                 tracing::debug!(user = %context.user_id, project = ?context.project_id, "authenticated");
                 request.extensions_mut().insert(context);
+                // Handlers that care how the token was obtained (an
+                // application credential) read the payload itself.
+                request.extensions_mut().insert(payload);
                 Box::pin(self.inner.call(request))
             }
             Err(error) => {

@@ -111,3 +111,42 @@ pub struct ListFilter {
     /// Enabled state.
     pub enabled: Option<bool>,
 }
+
+/// An application credential: its user, acting on one project with some of
+/// the user's roles there, authenticated by a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppCredential {
+    /// Id.
+    pub id: String,
+    /// The user it acts as.
+    pub user_id: String,
+    /// The project its tokens are scoped to.
+    pub project_id: String,
+    /// Name, unique per user.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// argon2 PHC string of the secret.
+    pub secret_hash: String,
+    /// Expiry, microseconds since the epoch; `None` never expires.
+    pub expires_at: Option<i64>,
+    /// Whether its tokens may manage application and EC2 credentials.
+    pub unrestricted: bool,
+    /// Role ids delegated.
+    pub role_ids: Vec<String>,
+}
+
+/// A stored credential (Keystone's credential table); EC2 keys are type `ec2`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// Id (for EC2: the sha256 hex of the access key, as Keystone).
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Project it is for.
+    pub project_id: Option<String>,
+    /// `ec2`, ...
+    pub kind: String,
+    /// JSON text.
+    pub blob: String,
+}

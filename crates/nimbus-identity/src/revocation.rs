@@ -17,6 +17,8 @@ pub struct RevocationEvent {
     pub project_id: Option<String>,
     /// Every token scoped to a domain (or a project in it).
     pub domain_id: Option<String>,
+    /// Every token issued from an application credential.
+    pub app_cred_id: Option<String>,
     /// Microseconds since the epoch.
     pub issued_before: i64,
     /// When the event can be forgotten: no token it matches is still valid.
@@ -40,6 +42,10 @@ impl RevocationEvent {
             && field(&self.user_id, Some(&token.user.id))
             && field(&self.project_id, token.project_id())
             && field(&self.domain_id, token.scope_domain_id())
+            && field(
+                &self.app_cred_id,
+                token.app_cred.as_ref().map(|a| a.id.as_str()),
+            )
     }
 }
 

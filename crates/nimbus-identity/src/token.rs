@@ -62,6 +62,20 @@ pub struct TokenPayload {
     /// Audit ids: this token's first; a token rescoped from another carries
     /// the original's second, as Keystone does.
     pub audit_ids: Vec<String>,
+    /// The application credential the token was issued from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_cred: Option<AppCredRef>,
+}
+
+/// The application credential behind a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppCredRef {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Whether the token may manage application and EC2 credentials.
+    pub unrestricted: bool,
 }
 
 impl TokenPayload {
@@ -243,6 +257,7 @@ mod tests {
             issued_at: 1_000,
             expires_at,
             audit_ids: vec!["a1".into()],
+            app_cred: None,
         }
     }
 
@@ -289,6 +304,7 @@ mod tests {
             user_id: None,
             project_id: None,
             domain_id: None,
+            app_cred_id: None,
             issued_before: 2_000,
             expires_at: i64::MAX,
         });

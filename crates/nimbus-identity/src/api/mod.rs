@@ -1,7 +1,9 @@
 //! HTTP handlers and wire types, one file per resource.
 
+mod app_creds;
 mod auth_tokens;
 mod domains;
+mod ec2;
 mod projects;
 mod role_assignments;
 mod roles;
@@ -43,6 +45,22 @@ pub fn router(identity: Identity) -> Router {
         )
         .route("/v3/users/{id}/projects", get(users::projects))
         .route("/v3/users/{id}/password", post(users::change_password))
+        .route(
+            "/v3/users/{id}/application_credentials",
+            get(app_creds::list).post(app_creds::create),
+        )
+        .route(
+            "/v3/users/{id}/application_credentials/{cred}",
+            get(app_creds::show).delete(app_creds::delete),
+        )
+        .route(
+            "/v3/users/{id}/credentials/OS-EC2",
+            get(ec2::list).post(ec2::create),
+        )
+        .route(
+            "/v3/users/{id}/credentials/OS-EC2/{access}",
+            get(ec2::show).delete(ec2::delete),
+        )
         .route("/v3/roles", get(roles::list).post(roles::create))
         .route(
             "/v3/roles/{id}",

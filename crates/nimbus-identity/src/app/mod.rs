@@ -1,8 +1,10 @@
 //! The identity service's logic: authentication, scoping, policy and
 //! validation. Handlers call these; these call `store/`.
 
+pub mod app_creds;
 pub mod assignments;
 pub mod bootstrap;
+pub mod ec2;
 pub mod resources;
 pub mod tokens;
 
@@ -136,6 +138,7 @@ pub(crate) fn event() -> RevocationEvent {
         user_id: None,
         project_id: None,
         domain_id: None,
+        app_cred_id: None,
         issued_before: 0,
         expires_at: 0,
     }

@@ -8,11 +8,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Identity;
-use crate::model::{Domain, Project, TargetType, User};
+use crate::model::{AppCredential, Domain, Project, TargetType, User};
 use crate::password;
 use crate::store;
 use crate::store::assignments::AssignmentFilter;
-use crate::token::{Named, Scope, TokenPayload, TokenRejection};
+use crate::token::{AppCredRef, Named, Scope, TokenPayload, TokenRejection};
 
 /// `{"auth": {...}}` of `POST /v3/auth/tokens`.
 #[derive(Debug, Deserialize)]
@@ -42,6 +42,39 @@ pub struct AuthIdentity {
     /// Token method data.
     #[serde(default)]
     pub token: Option<TokenMethod>,
+    /// Application credential method data.
+    #[serde(default)]
+    pub application_credential: Option<AppCredMethod>,
+}
+
+/// An application credential by id, or by name and its user, with the secret.
+#[derive(Debug, Deserialize)]
+pub struct AppCredMethod {
+    /// Credential id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Credential name (needs the user).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The owner, by id or by name and domain (with a name only).
+    #[serde(default)]
+    pub user: Option<AppCredUser>,
+    /// The secret.
+    pub secret: String,
+}
+
+/// The owner of a credential named by name.
+#[derive(Debug, Deserialize)]
+pub struct AppCredUser {
+    /// User id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// User name (needs a domain).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The user's domain.
+    #[serde(default)]
+    pub domain: Option<DomainRef>,
 }
 
 /// `{"user": {...}}`.
@@ -160,8 +193,30 @@ impl Identity {
             ));
         }
         let now = now_micros();
+        let mut app_cred = None;
         let (user, mut expires_at, original_audit, methods) =
-            if methods.iter().any(|m| m == "password") {
+            if methods.iter().any(|m| m == "application_credential") {
+                if auth.scope.is_some() {
+                    return Err(unauthorized(
+                        "Application credentials cannot request a scope.",
+                    ));
+                }
+                let method = auth.identity.application_credential.ok_or_else(|| {
+                    ApiError::bad_request("identity.application_credential is missing.")
+                })?;
+                let (user, cred) = self.app_cred_method(method).await?;
+                let expires_at = cred
+                    .expires_at
+                    .unwrap_or(i64::MAX)
+                    .min(now + self.inner.expiration_micros);
+                app_cred = Some(cred);
+                (
+                    user,
+                    expires_at,
+                    None,
+                    vec!["application_credential".to_string()],
+                )
+            } else if methods.iter().any(|m| m == "password") {
                 let method = auth
                     .identity
                     .password
@@ -186,6 +241,14 @@ impl Identity {
                 let user = store::users::user_get(self.pool(), &old.user.id)
                     .await?
                     .ok_or_else(|| unauthorized("token user vanished"))?;
+                if let Some(a) = &old.app_cred {
+                    // Its rights come from the credential, which must still exist.
+                    app_cred = Some(
+                        store::app_creds::app_cred_get(self.pool(), &a.id)
+                            .await?
+                            .ok_or_else(|| unauthorized("application credential deleted"))?,
+                    );
+                }
                 let mut methods = old.methods.clone();
                 if !methods.iter().any(|m| m == "token") {
                     methods.insert(0, "token".to_string());
@@ -203,8 +266,30 @@ impl Identity {
             return Err(unauthorized("user is disabled"));
         }
         let user_domain = self.enabled_domain(&user.domain_id).await?;
-        let scope = self.resolve_scope(&user, parse_scope(auth.scope)?).await?;
+        let scope_request = match &app_cred {
+            None => parse_scope(auth.scope)?,
+            Some(cred) => {
+                let wanted = parse_scope(auth.scope)?;
+                if let ScopeRequest::Project(ProjectRef { id: Some(id), .. }) = &wanted
+                    && *id != cred.project_id
+                {
+                    return Err(unauthorized(
+                        "an application credential token stays on its project",
+                    ));
+                }
+                ScopeRequest::Project(ProjectRef {
+                    id: Some(cred.project_id.clone()),
+                    name: None,
+                    domain: None,
+                })
+            }
+        };
+        let scope = self.resolve_scope(&user, scope_request).await?;
         let roles = match &scope {
+            Scope::Project { .. } if app_cred.is_some() => match &app_cred {
+                Some(cred) => self.app_cred_effective_roles(cred).await?,
+                None => Vec::new(),
+            },
             Scope::Project { project, .. } => {
                 self.effective_roles(&user.id, TargetType::Project, &project.id)
                     .await?
@@ -236,9 +321,58 @@ impl Identity {
             issued_at: now,
             expires_at,
             audit_ids,
+            app_cred: app_cred.map(|c| AppCredRef {
+                id: c.id,
+                name: c.name,
+                unrestricted: c.unrestricted,
+            }),
         };
         let token = self.inner.codec.issue(&payload);
         Ok((token, payload))
+    }
+
+    async fn app_cred_method(
+        &self,
+        method: AppCredMethod,
+    ) -> Result<(User, AppCredential), ApiError> {
+        let cred = match (&method.id, &method.name) {
+            (Some(id), _) => store::app_creds::app_cred_get(self.pool(), id).await?,
+            (None, Some(name)) => {
+                let who = method.user.ok_or_else(|| {
+                    ApiError::bad_request("An application credential name needs its user.")
+                })?;
+                let user = match (&who.id, &who.name) {
+                    (Some(id), _) => store::users::user_get(self.pool(), id).await?,
+                    (None, Some(user_name)) => {
+                        let domain = who
+                            .domain
+                            .ok_or_else(|| ApiError::bad_request("A user name needs a domain."))?;
+                        match self.find_domain(&domain).await? {
+                            Some(d) => {
+                                store::users::user_get_by_name(self.pool(), &d.id, user_name)
+                                    .await?
+                            }
+                            None => None,
+                        }
+                    }
+                    (None, None) => {
+                        return Err(ApiError::bad_request("The user needs an id or a name."));
+                    }
+                };
+                match user {
+                    Some(u) => store::app_creds::app_cred_list(self.pool(), &u.id, Some(name))
+                        .await?
+                        .pop(),
+                    None => None,
+                }
+            }
+            (None, None) => {
+                return Err(ApiError::bad_request(
+                    "The application credential needs an id or a name.",
+                ));
+            }
+        };
+        self.check_app_cred(cred, method.secret).await
     }
 
     async fn check_password(&self, who: PasswordUser) -> Result<User, ApiError> {
@@ -465,6 +599,10 @@ impl Identity {
                 token["domain"] = json!({"id": domain.id, "name": domain.name});
             }
             Scope::Unscoped => {}
+        }
+        if let Some(a) = &payload.app_cred {
+            token["application_credential"] =
+                json!({"id": a.id, "name": a.name, "restricted": !a.unrestricted});
         }
         if !matches!(payload.scope, Scope::Unscoped) {
             token["roles"] = json!(

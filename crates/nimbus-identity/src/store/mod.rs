@@ -2,7 +2,9 @@
 //! placeholders and the types that mean the same on SQLite and PostgreSQL
 //! (see `nimbus-db`).
 
+pub mod app_creds;
 pub mod assignments;
+pub mod credentials;
 pub mod domains;
 pub mod projects;
 pub mod revocations;

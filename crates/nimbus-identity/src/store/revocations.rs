@@ -10,8 +10,8 @@ use crate::revocation::RevocationEvent;
 pub async fn revocation_create(pool: &Pool, e: &RevocationEvent) -> Result<(), IdentityError> {
     sqlx::query(
         "INSERT INTO identity_revocation_events
-           (id, audit_id, user_id, project_id, domain_id, issued_before, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+           (id, audit_id, user_id, project_id, domain_id, issued_before, expires_at, app_cred_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(nimbus_common::ids::new_hex_id())
     .bind(e.audit_id.as_deref())
@@ -20,6 +20,7 @@ pub async fn revocation_create(pool: &Pool, e: &RevocationEvent) -> Result<(), I
     .bind(e.domain_id.as_deref())
     .bind(e.issued_before)
     .bind(e.expires_at)
+    .bind(e.app_cred_id.as_deref())
     .execute(pool)
     .await?;
     Ok(())
@@ -35,7 +36,7 @@ pub async fn revocation_list_live(
         .execute(pool)
         .await?;
     let rows = sqlx::query(
-        "SELECT audit_id, user_id, project_id, domain_id, issued_before, expires_at
+        "SELECT audit_id, user_id, project_id, domain_id, issued_before, expires_at, app_cred_id
          FROM identity_revocation_events",
     )
     .fetch_all(pool)
@@ -49,6 +50,7 @@ pub async fn revocation_list_live(
                 domain_id: r.try_get("domain_id")?,
                 issued_before: r.try_get("issued_before")?,
                 expires_at: r.try_get("expires_at")?,
+                app_cred_id: r.try_get("app_cred_id")?,
             })
         })
         .collect::<Result<_, sqlx::Error>>()
