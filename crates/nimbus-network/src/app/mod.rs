@@ -7,6 +7,7 @@ pub mod floatingips;
 pub mod input;
 pub mod model;
 pub mod networks;
+pub mod port_attrs;
 pub mod ports;
 pub mod quotas;
 pub mod routers;
