@@ -5,6 +5,8 @@
 mod image_data;
 mod images;
 mod members;
+mod metadef_schemas;
+mod metadefs;
 mod schemas;
 pub mod wire;
 
@@ -85,6 +87,42 @@ fn v2_routes(service: ImageService) -> Router {
         .route("/v2/schemas/images", get(schemas::images))
         .route("/v2/schemas/member", get(schemas::member))
         .route("/v2/schemas/members", get(schemas::members))
+        .route("/v2/schemas/metadefs/{name}", get(metadef_schemas::show))
+        .route(
+            "/v2/metadefs/namespaces",
+            get(metadefs::namespace_list).post(metadefs::namespace_create),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{ns}",
+            get(metadefs::namespace_show)
+                .put(metadefs::namespace_update)
+                .delete(metadefs::namespace_delete),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{ns}/resource_types",
+            get(metadefs::association_list).post(metadefs::association_create),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{ns}/resource_types/{rt}",
+            axum::routing::delete(metadefs::association_delete),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{ns}/{kind}",
+            get(metadefs::item_list)
+                .post(metadefs::item_create)
+                .delete(metadefs::item_delete_all),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{ns}/{kind}/{name}",
+            get(metadefs::item_show)
+                .post(metadefs::tag_create)
+                .put(metadefs::item_update)
+                .delete(metadefs::item_delete),
+        )
+        .route(
+            "/v2/metadefs/resource_types",
+            get(metadefs::resource_type_list),
+        )
         .route("/v2/info/import", get(schemas::info_import))
         .route("/v2/info/stores", get(schemas::info_stores))
         .with_state(service)

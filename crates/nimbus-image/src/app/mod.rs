@@ -3,6 +3,8 @@
 
 pub mod images;
 pub mod members;
+pub mod metadef_model;
+pub mod metadefs;
 pub mod model;
 pub mod policy;
 pub mod range;

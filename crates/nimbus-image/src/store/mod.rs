@@ -4,6 +4,7 @@
 
 pub mod images;
 pub mod members;
+pub mod metadefs;
 
 /// A value bound into a dynamically built statement.
 #[derive(Debug, Clone)]
