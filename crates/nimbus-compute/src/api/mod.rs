@@ -179,6 +179,12 @@ fn v21_routes(service: ComputeService) -> Router {
         .merge(extension_info::routes())
         .merge(server_password::routes())
         .merge(volumes_boot(service.clone()))
+        // nova's router matches the method too (Routes `conditions`): a
+        // path without the method is no route, 404, never 405 (Tempest's
+        // `DELETE /images/` with an empty id reaches here as `DELETE /images`).
+        .method_not_allowed_fallback(|| async {
+            ApiError::not_found("The resource could not be found.")
+        })
         .with_state(service)
 }
 

@@ -233,6 +233,9 @@ async fn volumes_and_snapshots_in_novas_shapes() {
         ("DELETE", "/os-volumes/not-a-uuid"),
         ("GET", "/os-volumes/"),
         ("DELETE", "/os-volumes/"),
+        // A path without the method is no route in nova: 404, not 405.
+        ("DELETE", "/os-volumes"),
+        ("PUT", "/os-volumes/detail"),
         ("GET", "/os-snapshots/5f1d7a62-95d2-4b0c-9a4e-2a6c1d0e0009"),
         (
             "DELETE",
