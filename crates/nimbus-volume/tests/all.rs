@@ -5,4 +5,5 @@ mod attachments;
 mod iscsi;
 mod legacy_attach;
 mod lists;
+mod snapshot_metadata;
 mod support;

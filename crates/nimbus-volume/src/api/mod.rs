@@ -7,6 +7,7 @@ mod attachments;
 mod extensions;
 mod literal;
 mod quotas;
+mod snapshot_metadata;
 mod snapshots;
 mod types;
 pub mod views;
@@ -115,6 +116,18 @@ fn v3_routes(state: ApiState) -> Router {
             get(snapshots::show)
                 .put(snapshots::update)
                 .delete(snapshots::delete),
+        )
+        .route(
+            "/v3/{project}/snapshots/{id}/metadata",
+            get(snapshot_metadata::show)
+                .post(snapshot_metadata::merge)
+                .put(snapshot_metadata::replace),
+        )
+        .route(
+            "/v3/{project}/snapshots/{id}/metadata/{key}",
+            get(snapshot_metadata::key_show)
+                .put(snapshot_metadata::key_set)
+                .delete(snapshot_metadata::key_delete),
         )
         .route("/v3/{project}/types", get(types::list).post(types::create))
         .route(

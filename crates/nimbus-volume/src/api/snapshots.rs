@@ -72,7 +72,7 @@ pub(super) async fn list(
     Path(project): Path<String>,
     axum::extract::Query(params): Params,
 ) -> Result<Response, ApiError> {
-    list_any(st, ctx, version, (project, params), "snapshots").await
+    list_any(st, ctx, version, (project, params), false).await
 }
 
 pub(super) async fn list_detail(
@@ -82,18 +82,25 @@ pub(super) async fn list_detail(
     Path(project): Path<String>,
     axum::extract::Query(params): Params,
 ) -> Result<Response, ApiError> {
-    list_any(st, ctx, version, (project, params), "snapshots/detail").await
+    list_any(st, ctx, version, (project, params), true).await
 }
 
-/// The list and detail views (the same in v3) with Cinder's filters
-/// (`name`, `status`, `volume_id`, `metadata`), sorting and paging.
+/// The list and detail views with Cinder's filters (`name`, `status`,
+/// `volume_id`, `metadata`), sorting and paging. The two views are the same
+/// but for the `os-extended-snapshot-attributes` Cinder's extension adds to
+/// `detail` (and show) only.
 async fn list_any(
     st: super::ApiState,
     ctx: RequestContext,
     version: ApiVersion,
     (project, params): (String, Vec<(String, String)>),
-    path: &str,
+    detail: bool,
 ) -> Result<Response, ApiError> {
+    let path = if detail {
+        "snapshots/detail"
+    } else {
+        "snapshots"
+    };
     let all_tenants = param(&params, "all_tenants")
         .is_some_and(|v| parse_bool("all_tenants", &json!(v)).unwrap_or(true));
     // Bad paging or sorting is refused before anything is read (Cinder).
@@ -153,7 +160,13 @@ async fn list_any(
         .skip(start.saturating_add(offset))
         .take(page.limit)
         .collect();
-    let out: Vec<Value> = items.iter().map(|s| views::snapshot(version, s)).collect();
+    let out: Vec<Value> = items
+        .iter()
+        .map(|s| match detail {
+            true => views::snapshot(version, s),
+            false => views::without_extension_attributes(views::snapshot(version, s)),
+        })
+        .collect();
     let mut body = json!({"snapshots": out});
     let with_count = version.at_least(3, 45)
         && param(&params, "with_count")

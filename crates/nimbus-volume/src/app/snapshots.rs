@@ -130,6 +130,49 @@ impl VolumeService {
         self.snapshot_get(ctx, id).await
     }
 
+    /// `/snapshots/{id}/metadata`: replaces (`replace`) or merges the
+    /// metadata; returns all of it.
+    pub async fn snapshot_metadata_set(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        items: BTreeMap<String, String>,
+        replace: bool,
+    ) -> Result<BTreeMap<String, String>, ApiError> {
+        require_write(ctx, "volume:update_snapshot_metadata")?;
+        let mut s = self.snapshot_get(ctx, id).await?;
+        if replace {
+            s.metadata = items;
+        } else {
+            s.metadata.extend(items);
+        }
+        if s.metadata.len() > 128 {
+            return Err(ApiError::bad_request(
+                "Too many metadata items (at most 128).",
+            ));
+        }
+        store::snapshots::snapshot_save(self.pool(), &s).await?;
+        Ok(s.metadata)
+    }
+
+    /// Removes one metadata key (404 if absent).
+    pub async fn snapshot_metadata_delete(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        key: &str,
+    ) -> Result<(), ApiError> {
+        require_write(ctx, "volume:delete_snapshot_metadata")?;
+        let mut s = self.snapshot_get(ctx, id).await?;
+        if s.metadata.remove(key).is_none() {
+            return Err(ApiError::not_found(format!(
+                "Snapshot {id} has no metadata with key {key}."
+            )));
+        }
+        store::snapshots::snapshot_save(self.pool(), &s).await?;
+        Ok(())
+    }
+
     /// `DELETE /snapshots/{id}`: available or error snapshots only.
     pub async fn snapshot_delete(&self, ctx: &RequestContext, id: &str) -> Result<(), ApiError> {
         require_write(ctx, "volume:delete_snapshot")?;
