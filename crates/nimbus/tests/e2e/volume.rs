@@ -358,3 +358,93 @@ fn volume_iscsi_backend() {
     assert!(!shown(&iqn));
     cloud.openstack_ok(&["volume", "delete", "vi"]);
 }
+
+/// `openstack image create --volume` (Cinder's `os-volume_upload_image`):
+/// the volume's bytes become an active image, raw or qcow2, the image gets
+/// the volume's non-core image properties, and an in-use volume (attached
+/// through the pre-3.27 `os-reserve`/`os-attach` actions) needs `--force`.
+#[test]
+fn volume_upload_to_image() {
+    let Some(cloud) = Cloud::start(Backend::Sqlite) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    cloud.openstack_ok(&["volume", "create", "--size", "1", "up"]);
+    let v = wait_status(&cloud, &["volume"], "up", "available");
+    let id = v["id"].as_str().unwrap().to_string();
+    write_at(&volume_file(&cloud, &id), 5 << 20, b"uploaded-marker");
+    let action = format!("/volumes/{id}/action");
+    let (status, body) = call(
+        &cloud,
+        "POST",
+        &action,
+        Some(json!({"os-set_image_metadata": {"metadata": {"kernel_id": "k-1", "image_name": "old"}}})),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let started = Instant::now();
+    let reply = cloud.openstack_json(&["image", "create", "--volume", "up", "up-raw"]);
+    assert_eq!(reply["status"], "uploading", "{reply}");
+    assert_eq!(reply["image_name"], "up-raw");
+    assert_eq!(reply["visibility"], "private");
+    let image = wait_status(&cloud, &["image"], "up-raw", "active");
+    eprintln!("1 GiB volume uploaded as raw in {:?}", started.elapsed());
+    assert_eq!(image["id"], reply["image_id"]);
+    assert_eq!(image["disk_format"], "raw");
+    assert_eq!(image["size"], 1u64 << 30);
+    assert_eq!(image["properties"]["kernel_id"], "k-1", "{image}");
+    assert!(
+        image["properties"].get("image_name").is_none(),
+        "core properties are not copied: {image}"
+    );
+    wait_status(&cloud, &["volume"], "up", "available");
+    let raw = work.path().join("raw");
+    cloud.openstack_ok(&["image", "save", "--file", raw.to_str().unwrap(), "up-raw"]);
+    assert_eq!(std::fs::metadata(&raw).unwrap().len(), 1 << 30);
+    assert_eq!(read_at(&raw, 5 << 20, 15), b"uploaded-marker");
+
+    // In use (the legacy attach): refused without --force, uploaded with it.
+    for body in [
+        json!({"os-reserve": {}}),
+        json!({"os-attach": {"instance_uuid": INSTANCE, "mountpoint": "/dev/vdb"}}),
+    ] {
+        let (status, reply) = call(&cloud, "POST", &action, Some(body));
+        assert_eq!(status, 202, "{reply}");
+    }
+    let v = cloud.openstack_json(&["volume", "show", "up"]);
+    assert_eq!(v["status"], "in-use", "{v}");
+    let err = failed(
+        cloud.openstack(&["image", "create", "--volume", "up", "up-q"]),
+        &["image", "create"],
+    );
+    assert!(err.contains("in-use"), "{err}");
+    cloud.openstack_json(&[
+        "image",
+        "create",
+        "--volume",
+        "up",
+        "--disk-format",
+        "qcow2",
+        "--force",
+        "up-q",
+    ]);
+    wait_status(&cloud, &["image"], "up-q", "active");
+    wait_status(&cloud, &["volume"], "up", "in-use");
+    let qcow2 = work.path().join("q.qcow2");
+    cloud.openstack_ok(&["image", "save", "--file", qcow2.to_str().unwrap(), "up-q"]);
+    assert!(
+        std::fs::metadata(&qcow2).unwrap().len() < 16 << 20,
+        "the zeros are not stored"
+    );
+    let back = work.path().join("back.raw");
+    let out = Command::new("qemu-img")
+        .args(["convert", "-f", "qcow2", "-O", "raw"])
+        .args([&qcow2, &back])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(read_at(&back, 5 << 20, 15), b"uploaded-marker");
+    let (status, reply) = call(&cloud, "POST", &action, Some(json!({"os-detach": {}})));
+    assert_eq!(status, 202, "{reply}");
+    wait_status(&cloud, &["volume"], "up", "available");
+}
