@@ -12,7 +12,7 @@ NIMBUS_PY_PACKAGES="$NIMBUS_PY_PACKAGES moto[server]==5.2.5"
 # Debian packages: the real tools the tests compare against, the guest's
 # hypervisor, PostgreSQL, iSCSI target.
 NIMBUS_APT_PACKAGES="qemu-system-x86 qemu-utils genisoimage dosfstools mtools busybox-static
-  fdisk cpio e2fsprogs tgt postgresql python3-venv curl ca-certificates util-linux"
+  fdisk cpio e2fsprogs tgt postgresql python3-venv curl ca-certificates util-linux openssl"
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi

@@ -557,6 +557,50 @@ async fn keypairs_import_generate_and_belong_to_their_user() {
     let (_, list) = c.call(P1, "2.2", "GET", "/os-keypairs", None).await;
     assert_eq!(list["keypairs"], json!([]));
 
+    // x509 (2.2+): generated as nova does (a certificate and a PKCS#12
+    // bundle), and importable again with the same fingerprint.
+    let (status, body) = c
+        .call(
+            P1,
+            "2.2",
+            "POST",
+            "/os-keypairs",
+            Some(json!({"keypair": {"name": "x1", "type": "x509"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let kp = &body["keypair"];
+    assert_eq!(kp["type"], "x509");
+    let cert = kp["public_key"].as_str().unwrap().to_string();
+    assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"), "{cert}");
+    assert_eq!(
+        kp["fingerprint"].as_str().unwrap().len(),
+        59,
+        "SHA-1, colon hex"
+    );
+    assert!(kp["private_key"].as_str().unwrap().len() > 1000);
+    let (status, body) = c
+        .call(
+            P1,
+            "2.2",
+            "POST",
+            "/os-keypairs",
+            Some(json!({"keypair": {"name": "x2", "type": "x509", "public_key": cert}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["keypair"]["fingerprint"], kp["fingerprint"]);
+    assert!(body["keypair"].get("private_key").is_none());
+    let (_, shown) = c.call(P1, "2.2", "GET", "/os-keypairs/x1", None).await;
+    assert_eq!(shown["keypair"]["type"], "x509");
+    assert_eq!(shown["keypair"]["fingerprint"], kp["fingerprint"]);
+    for name in ["x1", "x2"] {
+        let (status, _) = c
+            .call(P1, "2.2", "DELETE", &format!("/os-keypairs/{name}"), None)
+            .await;
+        assert_eq!(status, 204);
+    }
+
     // The key_pairs quota.
     let (status, _) = c
         .call(

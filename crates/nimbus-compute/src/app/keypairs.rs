@@ -95,10 +95,14 @@ pub async fn keypair_create(
             (key, fingerprint, None)
         }
         None if new.key_type == "x509" => {
-            return Err(ApiError::new(
-                nimbus_common::error::ErrorKind::NotImplemented,
-                "Generating x509 key pairs is not supported; import a certificate instead.",
-            ));
+            let generated = super::x509::generate(&user)
+                .await
+                .map_err(ApiError::internal)?;
+            (
+                generated.certificate,
+                generated.fingerprint,
+                Some(generated.private_key),
+            )
         }
         None => {
             let generated = tokio::task::spawn_blocking(sshkey::generate_rsa)

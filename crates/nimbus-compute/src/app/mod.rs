@@ -20,6 +20,7 @@ pub mod sshkey;
 pub mod tags;
 pub mod tasks;
 pub mod volumes;
+pub mod x509;
 
 use std::sync::{Arc, Weak};
 
