@@ -13,4 +13,7 @@ pub use client::{Event, Qmp, wait_for_event};
 pub use cmdline::{Accel, Disk, DiskBus, ImageFormat, ImageNode, Machine, Nic, Secret};
 pub use error::{Error, Result};
 pub use probe::{kvm_works, virt_type_auto};
-pub use volume::{disk_attach, disk_detach, volume_disk, volume_node, write_secret_file};
+pub use volume::{
+    disk_attach, disk_detach, disk_release, disk_unplug, volume_disk, volume_node,
+    write_secret_file,
+};

@@ -165,15 +165,47 @@ pub async fn disk_attach(qmp: &Qmp, disk: &Disk, timeout: Duration) -> Result<()
 /// Unplugs `disk`: `device_del`, then waits for the guest to let go
 /// (`DEVICE_DELETED`), then removes its block nodes and secret.
 pub async fn disk_detach(qmp: &Qmp, disk: &Disk, timeout: Duration) -> Result<()> {
-    let id = disk.id.clone();
-    qmp.execute_and_wait(
-        "device_del",
-        json!({"id": disk.id}),
-        "DEVICE_DELETED",
-        move |d| d.get("device").and_then(Value::as_str) == Some(id.as_str()),
-        timeout,
-    )
-    .await?;
+    disk_unplug(qmp, &disk.id, 1, timeout).await?;
+    disk_release(qmp, disk, timeout).await
+}
+
+/// Asks the guest to release device `id` up to `attempts` times, waiting
+/// `timeout` for `DEVICE_DELETED` after each request, as nova's libvirt
+/// driver retries its detach. The retry matters: an unplug requested
+/// before the guest's ACPI is up is lost (Linux clears the pending GPE
+/// bits while it boots), and QEMU accepts a new `device_del` for the same
+/// device once the first one has been delivered. A device that is already
+/// gone counts as released.
+pub async fn disk_unplug(qmp: &Qmp, id: &str, attempts: u32, timeout: Duration) -> Result<()> {
+    let mut last = Error::Timeout("event DEVICE_DELETED".into());
+    for attempt in 1..=attempts.max(1) {
+        let wanted = id.to_owned();
+        match qmp
+            .execute_and_wait(
+                "device_del",
+                json!({"id": id}),
+                "DEVICE_DELETED",
+                move |d| d.get("device").and_then(Value::as_str) == Some(wanted.as_str()),
+                timeout,
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            // The event came between two attempts, or an earlier detach
+            // got this far: the device is gone.
+            Err(Error::Command { class, .. }) if class == "DeviceNotFound" => return Ok(()),
+            Err(e @ (Error::Timeout(_) | Error::Command { .. })) if attempt < attempts => {
+                tracing::debug!(device = %id, attempt, error = %e, "unplug not acknowledged yet, asking again");
+                last = e;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+/// Removes the block nodes and secret of an unplugged `disk`.
+pub async fn disk_release(qmp: &Qmp, disk: &Disk, timeout: Duration) -> Result<()> {
     let nodes = disk.image.blockdev_args(&disk.id, disk.read_only);
     // Top node first: it holds the nodes under it.
     for node in nodes.iter().rev() {

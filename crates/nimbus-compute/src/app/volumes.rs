@@ -25,6 +25,14 @@ use crate::store::instances::Instance;
 /// disk may take (nova's libvirt waits about as long for `device_del`).
 pub const HOTPLUG_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How many times a detach asks the guest to release the disk, and how
+/// long it waits after each request (nova's `[libvirt]
+/// device_detach_attempts` is 8; its `device_detach_timeout` of 20 s is
+/// halved here so that a request lost while the guest was booting is
+/// repeated sooner).
+const DETACH_ATTEMPTS: u32 = 8;
+const DETACH_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Device ids of volume disks in QEMU start with this (node names are
 /// limited to 31 bytes, so the id is short and derived from the volume id).
 const VOLUME_DEVICE_PREFIX: &str = "vol-";
@@ -384,7 +392,26 @@ pub async fn volume_detach(
         return Err(ApiError::bad_request("Cannot detach a root device volume"));
     }
     check_state("detach_volume", &instance)?;
-    detach_bdm(svc, ctx, &instance, &bdm, true).await
+    // As nova's `_check_and_begin_detach`: the volume is `detaching` before
+    // the 202, so a second detach is refused (400) while this one runs.
+    svc.volume().volume_begin_detaching(ctx, &volume.id).await?;
+    drop(_guard);
+    // The rest is nova's compute-manager side, after the 202: the guest may
+    // take a while to let go (or need asking again), and the caller polls
+    // the attachment list and the volume's status.
+    let svc = svc.clone();
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let lock = svc.tasks().lock_for(&instance.uuid);
+        let _guard = lock.lock().await;
+        if let Err(e) = detach_bdm(&svc, &ctx, &instance, &bdm, true).await {
+            tracing::warn!(instance = %instance.uuid, volume = %volume.id, error = %e.message(), "detach failed; the volume stays attached");
+            if let Err(e) = svc.volume().volume_roll_detaching(&ctx, &volume.id).await {
+                tracing::warn!(volume = %volume.id, error = %e.message(), "rolling back detaching failed");
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Unplugs (when the guest runs and `hot` is set), deletes the Cinder
@@ -406,13 +433,18 @@ async fn detach_bdm(
         let disk = nimbus_qmp::volume_disk(&id, &volume_id, info)
             .map_err(|e| ApiError::internal(format!("connection_info: {e}")))?;
         let qmp = guest.lock().await.qmp().clone();
-        nimbus_qmp::disk_detach(&qmp, &disk, HOTPLUG_TIMEOUT)
+        nimbus_qmp::disk_unplug(&qmp, &disk.id, DETACH_ATTEMPTS, DETACH_TIMEOUT)
             .await
             .map_err(|e| {
                 ApiError::internal(format!(
                     "detaching volume {volume_id} from the guest failed: {e}"
                 ))
             })?;
+        // The guest no longer sees the disk: a node left behind only costs
+        // an open file or session until the next stop, so go on.
+        if let Err(e) = nimbus_qmp::disk_release(&qmp, &disk, HOTPLUG_TIMEOUT).await {
+            tracing::warn!(instance = %instance.uuid, volume = %volume_id, error = %e, "removing the volume's block nodes failed");
+        }
     }
     if let Ok(dir) = crate::build::instance_dir(svc.config(), &instance.uuid) {
         let _ = tokio::fs::remove_file(dir.join(format!("{id}.secret"))).await;
