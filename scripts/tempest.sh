@@ -95,9 +95,21 @@ provision_project() {
     os quota set --instances 40 --cores 80 --ram 81920 --volumes 60 --snapshots 60 \
         --gigabytes 1000 --networks 100 --subnets 200 --ports 500 --routers 30 \
         --floating-ips 60 --secgroups 100 --secgroup-rules 1000 "$p"
-    os network create --project "$p" "$p-net" >/dev/null
-    os subnet create --project "$p" --network "$p-net" --subnet-range "192.168.$i.0/24" "$p-subnet" >/dev/null
+    # The same network name in every project: tempest.conf's
+    # fixed_network_name and network_for_ssh name one network for all
+    # accounts, and each project resolves the name to its own.
+    local net subnet
+    net=$(id_of network create --project "$p" tempest-net)
+    subnet=$(id_of subnet create --project "$p" --network "$net" --subnet-range "192.168.$i.0/24" "$p-subnet")
+    # A router to the public network, as devstack gives its projects: floating
+    # IPs can only be associated with ports behind one.
+    os router create --project "$p" "$p-router" >/dev/null
+    os router set --external-gateway "$PUBLIC_NET" "$p-router"
+    os router add subnet "$p-router" "$subnet"
 }
+PUBLIC_NET=public
+PUBLIC_NET_ID=$(id_of network create --external "$PUBLIC_NET")
+os subnet create --network "$PUBLIC_NET" --subnet-range 172.24.4.0/24 --no-dhcp public-subnet >/dev/null
 # Each CLI call costs seconds of Python start-up: the projects go in parallel.
 pids=()
 for i in 1 2 3 4; do
@@ -107,9 +119,6 @@ done
 for i in 1 2 3 4; do
     wait "${pids[$((i - 1))]}" || { cat "$WORK/provision-$i.log" >&2; exit 1; }
 done
-PUBLIC_NET=public
-PUBLIC_NET_ID=$(id_of network create --external "$PUBLIC_NET")
-os subnet create --network "$PUBLIC_NET" --subnet-range 172.24.4.0/24 --no-dhcp public-subnet >/dev/null
 FLAVOR=$(id_of flavor create --public --ram 192 --disk 1 --vcpus 1 m1.tempest)
 FLAVOR_ALT=$(id_of flavor create --public --ram 256 --disk 1 --vcpus 1 m1.tempest-alt)
 KERNEL=$(id_of image create --public --disk-format aki --container-format aki \
