@@ -5,6 +5,7 @@ mod compute;
 mod compute_resources;
 mod configdrive;
 mod identity;
+mod identity_credentials;
 mod image;
 mod img;
 mod inject;
