@@ -3,6 +3,7 @@
 //! built by the tests (qemu-img or by hand).
 
 mod api;
+mod metadefs;
 mod s3;
 mod security;
 mod support;
