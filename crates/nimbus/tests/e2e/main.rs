@@ -2,6 +2,7 @@
 //! One module per area; `support` holds what they share.
 
 mod compute;
+mod compute_proxies;
 mod compute_resources;
 mod configdrive;
 mod identity;
