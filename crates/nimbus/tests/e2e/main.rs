@@ -8,6 +8,7 @@ mod configdrive;
 mod identity;
 mod identity_credentials;
 mod image;
+mod image_metadefs;
 mod img;
 mod inject;
 mod network;
