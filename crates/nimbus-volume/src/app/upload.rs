@@ -6,7 +6,7 @@ use futures::StreamExt;
 use nimbus_common::{ApiError, RequestContext};
 use serde_json::{Map, Value, json};
 
-use super::model::{Volume, VolumeStatus};
+use super::model::{AttachStatus, Volume, VolumeStatus};
 use super::{VolumeService, driver_volume, require_write};
 use crate::error::VolumeError;
 use crate::store;
@@ -100,12 +100,20 @@ impl VolumeService {
                 tracing::error!(volume = %v.id, image = %image_id, error = %e, "upload to image failed");
                 let _ = images.image_delete(&ctx, &image_id).await;
             }
+            // As Cinder's `volume_update_status_based_on_attachment`: an
+            // os-detach during a forced upload leaves it `available`.
+            let back = match store::attachments::attachment_list_for_volume(svc.pool(), &v.id).await
+            {
+                Ok(a) if a.is_empty() => (VolumeStatus::Available, AttachStatus::Detached),
+                Ok(_) => (VolumeStatus::InUse, AttachStatus::Attached),
+                Err(_) => (v.status, v.attach_status),
+            };
             let _ = store::volumes::volume_transition(
                 svc.pool(),
                 &v.id,
                 &[VolumeStatus::Uploading],
-                v.status,
-                None,
+                back.0,
+                Some(back.1),
             )
             .await;
         });
