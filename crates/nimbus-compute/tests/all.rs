@@ -3,6 +3,7 @@
 mod build;
 mod images;
 mod proxies;
+mod quota_classes;
 mod resources;
 mod server_extras;
 mod server_images;

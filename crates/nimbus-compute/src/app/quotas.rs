@@ -34,9 +34,46 @@ pub fn is_resource(resource: &str) -> bool {
     DEFAULTS.iter().any(|(name, _)| *name == resource)
 }
 
-/// The default limits.
+/// The built-in default limits (nova.conf `[quota]`'s defaults).
 pub fn defaults() -> BTreeMap<String, i64> {
     DEFAULTS.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// The quota class whose limits replace the built-in defaults (nova only
+/// ever applies this one).
+pub const DEFAULT_CLASS: &str = "default";
+
+/// The limits of quota class `class`: the built-in defaults with the
+/// class's stored limits over them.
+pub async fn class_limits(
+    svc: &ComputeService,
+    class: &str,
+) -> Result<BTreeMap<String, i64>, ApiError> {
+    let mut out = defaults();
+    out.extend(
+        store::class_get(svc.db(), class)
+            .await?
+            .into_iter()
+            .filter(|(k, _)| is_resource(k)),
+    );
+    Ok(out)
+}
+
+/// The limits every project starts with: the `default` class's.
+pub async fn default_limits(svc: &ComputeService) -> Result<BTreeMap<String, i64>, ApiError> {
+    class_limits(svc, DEFAULT_CLASS).await
+}
+
+/// `PUT /os-quota-class-sets/{class}` (admin): stores the given limits.
+pub async fn class_update(
+    svc: &ComputeService,
+    ctx: &RequestContext,
+    class: &str,
+    limits: &BTreeMap<String, i64>,
+) -> Result<BTreeMap<String, i64>, ApiError> {
+    ctx.require_admin("os_compute_api:os-quota-class-sets:update")?;
+    store::class_set(svc.db(), class, limits).await?;
+    class_limits(svc, class).await
 }
 
 /// The limits of `project` (defaults, then the project's own), and of
@@ -46,7 +83,7 @@ pub async fn limits(
     project: &str,
     user: Option<&str>,
 ) -> Result<BTreeMap<String, i64>, ApiError> {
-    let mut out = defaults();
+    let mut out = default_limits(svc).await?;
     out.extend(store::quota_get(svc.db(), project, "").await?);
     if let Some(user) = user.filter(|u| !u.is_empty()) {
         out.extend(store::quota_get(svc.db(), project, user).await?);
@@ -63,7 +100,7 @@ pub async fn limit_of(
 ) -> Result<i64, ApiError> {
     let all = match project {
         Some(project) => limits(svc, project, user).await?,
-        None => defaults(),
+        None => default_limits(svc).await?,
     };
     Ok(all.get(resource).copied().unwrap_or(-1))
 }

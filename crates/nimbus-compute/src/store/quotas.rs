@@ -77,3 +77,44 @@ pub async fn quota_delete(db: &Db, project: &str, user: &str) -> Result<(), Comp
     }
     Ok(())
 }
+
+/// The limits stored for quota class `class`.
+pub async fn class_get(db: &Db, class: &str) -> Result<BTreeMap<String, i64>, ComputeError> {
+    let rows =
+        sqlx::query("SELECT resource, hard_limit FROM compute_quota_classes WHERE class_name = $1")
+            .bind(class)
+            .fetch_all(db.pool())
+            .await?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        out.insert(row.try_get("resource")?, row.try_get("hard_limit")?);
+    }
+    Ok(out)
+}
+
+/// Sets limits of quota class `class` in one transaction.
+pub async fn class_set(
+    db: &Db,
+    class: &str,
+    limits: &BTreeMap<String, i64>,
+) -> Result<(), ComputeError> {
+    let mut tx = db.pool().begin().await?;
+    for (resource, limit) in limits {
+        sqlx::query("DELETE FROM compute_quota_classes WHERE class_name = $1 AND resource = $2")
+            .bind(class)
+            .bind(resource)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO compute_quota_classes (class_name, resource, hard_limit) \
+             VALUES ($1, $2, $3)",
+        )
+        .bind(class)
+        .bind(resource)
+        .bind(*limit)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
