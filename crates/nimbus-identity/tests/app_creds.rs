@@ -299,10 +299,61 @@ async fn losing_the_role_or_the_user_ends_the_credential() {
         StatusCode::UNAUTHORIZED
     );
 
-    // Granted again, it works again; deleting the user removes it for good.
+    // Granted again, it works again.
     cloud
         .grant(&admin, &alice.project_id, &alice.id, "member", "PUT")
         .await;
+    assert_eq!(
+        cloud.auth(by_id(&id, "s")).await.status,
+        StatusCode::CREATED
+    );
+
+    // Disabling the user deletes its credentials (re-enabling does not restore them).
+    let token = alice.token(&cloud).await;
+    let second = cloud
+        .call(
+            "POST",
+            &base,
+            Some(&token),
+            Some(json!({"application_credential": {"name": "d", "secret": "s"}})),
+        )
+        .await;
+    let second = second.body["application_credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for enabled in [false, true] {
+        let r = cloud
+            .call(
+                "PATCH",
+                &format!("/users/{}", alice.id),
+                Some(&admin),
+                Some(json!({"user": {"enabled": enabled}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    assert_eq!(
+        cloud.auth(by_id(&second, "s")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let list = cloud.call("GET", &base, Some(&admin), None).await;
+    assert_eq!(list.body["application_credentials"], json!([]));
+
+    // Deleting the user removes everything for good.
+    let token = alice.token(&cloud).await;
+    let third = cloud
+        .call(
+            "POST",
+            &base,
+            Some(&token),
+            Some(json!({"application_credential": {"name": "e", "secret": "s"}})),
+        )
+        .await;
+    let id = third.body["application_credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(
         cloud.auth(by_id(&id, "s")).await.status,
         StatusCode::CREATED

@@ -442,12 +442,18 @@ impl Identity {
         if let Some(e) = change.email {
             user.email = e;
         }
+        let mut disabled = false;
         if let Some(e) = change.enabled {
-            revoke |= user.enabled && !e;
+            disabled = user.enabled && !e;
+            revoke |= disabled;
             user.enabled = e;
         }
         if !store::users::user_update(self.pool(), &user).await? {
             return Err(conflict("user", &user.name));
+        }
+        if disabled {
+            // As Keystone: re-enabling the user does not bring them back.
+            store::app_creds::app_cred_delete_for_user(self.pool(), &user.id).await?;
         }
         if revoke {
             let mut e = event();

@@ -121,3 +121,12 @@ pub async fn app_cred_delete(pool: &Pool, id: &str) -> Result<bool, IdentityErro
         .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Deletes every credential of a user (Keystone does when it is disabled).
+pub async fn app_cred_delete_for_user(pool: &Pool, user_id: &str) -> Result<(), IdentityError> {
+    sqlx::query("DELETE FROM identity_application_credentials WHERE user_id = $1")
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
