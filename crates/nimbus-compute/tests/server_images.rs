@@ -366,3 +366,59 @@ async fn backups_rotate_disk_config_is_kept_and_other_projects_see_404() {
         let _ = images.image_delete(&ctx("p1", "member"), &remaining).await;
     }
 }
+
+/// An image made by `createImage` of a volume-backed server maps its root
+/// to a volume snapshot: a create from it boots from that snapshot, so a
+/// snapshot that is gone makes the create a 400 before anything is built.
+#[tokio::test]
+async fn an_image_mapping_its_root_to_a_snapshot_boots_from_the_snapshot() {
+    let cloud = cloud().await;
+    let images = cloud.svc.images().service().clone();
+    let mapping = json!([{"source_type": "snapshot", "destination_type": "volume",
+        "snapshot_id": "4e1f2a53-8f0e-4c4f-9a57-0b3c1a0d2e77", "boot_index": 0,
+        "volume_size": 1, "delete_on_termination": false, "volume_id": null}]);
+    let c = ctx("p1", "member,reader");
+    let image = images
+        .image_create(
+            &c,
+            json!({"name": "vsnap", "disk_format": "raw", "container_format": "bare",
+                "bdm_v2": "True", "block_device_mapping": mapping.to_string(),
+                "root_device_name": "/dev/vda"})
+            .as_object()
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let empty = futures::stream::iter(std::iter::empty::<Result<bytes::Bytes, std::io::Error>>());
+    images
+        .image_upload(&c, &image.id, None, Some(0), Box::pin(empty))
+        .await
+        .unwrap();
+    let (status, flavor) = cloud
+        .call(
+            ADMIN,
+            "2.61",
+            "POST",
+            "/flavors",
+            Some(json!({"flavor": {"name": "t", "ram": 192, "vcpus": 1, "disk": 1}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{flavor}");
+    let (status, body) = cloud
+        .call(
+            P1,
+            "2.37",
+            "POST",
+            "/servers",
+            // As `openstack server create --image` sends it: the image as
+            // the local root, which the image's own mapping replaces.
+            Some(json!({"server": {"name": "vs3", "imageRef": image.id,
+                "flavorRef": flavor["flavor"]["id"], "networks": "none",
+                "block_device_mapping_v2": [{"uuid": image.id, "boot_index": 0,
+                    "source_type": "image", "destination_type": "local",
+                    "delete_on_termination": true}]}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("Snapshot 4e1f2a53"), "{body}");
+}

@@ -576,7 +576,11 @@ async fn image_defined_volumes(
     ctx: &RequestContext,
     req: &mut CreateRequest,
 ) -> Result<(), ApiError> {
-    if req.image_ref.is_empty() || req.block_devices.iter().any(|b| b.boot_index == Some(0)) {
+    let own_root = req
+        .block_devices
+        .iter()
+        .any(|b| b.boot_index == Some(0) && b.source_type != "image");
+    if req.image_ref.is_empty() || own_root {
         return Ok(());
     }
     let Ok(image) = svc.images().image_get(ctx, &req.image_ref).await else {
@@ -590,6 +594,12 @@ async fn image_defined_volumes(
         .iter()
         .map(super::volumes::volume_block_device)
         .collect::<Result<Vec<_>, _>>()?;
+    if devices.iter().any(|b| b.boot_index == Some(0)) {
+        // The image's root replaces the request's description of the
+        // image as root (`openstack server create --image` sends one).
+        req.block_devices
+            .retain(|b| !(b.boot_index == Some(0) && b.source_type == "image"));
+    }
     devices.append(&mut req.block_devices);
     req.block_devices = devices;
     Ok(())

@@ -75,7 +75,9 @@ pub async fn snapshot_volume_backed(
     let mut body = Map::new();
     body.insert("name".into(), json!(name));
     // nova's force_activate: no data, so glance needs formats to activate.
-    body.insert("disk_format".into(), json!("qcow2"));
+    // nova says qcow2; Nimbus's image service checks data against the
+    // declared format, and zero bytes are raw.
+    body.insert("disk_format".into(), json!("raw"));
     body.insert("container_format".into(), json!("bare"));
     for (k, v) in image_properties(svc, ctx, instance, &ImageKind::Snapshot).await {
         body.insert(k, v);

@@ -690,7 +690,13 @@ pub async fn boot_volume_check(
                 let snap = svc.volume().snapshot_get(ctx, &id).await.map_err(|_| {
                     ApiError::bad_request(format!("Snapshot {id} could not be found."))
                 })?;
-                (None, snap.size)
+                // nova's _get_bdm_image_metadata: the image of the volume
+                // the snapshot was taken of (a new volume inherits it).
+                let image_id = match svc.volume().volume_get(ctx, &snap.volume_id).await {
+                    Ok(v) => v.image_metadata.and_then(|m| m.get("image_id").cloned()),
+                    Err(_) => None,
+                };
+                (image_id, snap.size)
             }
         };
         if !root {
