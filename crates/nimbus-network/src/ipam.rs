@@ -54,6 +54,17 @@ impl Cidr {
     /// Parses `a.b.c.d/n` or `x::/n`. Host bits must be clear, as neutron's
     /// `validate_subnet` demands (the error names the canonical form).
     pub fn parse(text: &str) -> Result<Cidr, String> {
+        Self::parse_with(text, true)
+    }
+
+    /// Parses like [`Cidr::parse`] but clears host bits instead of refusing
+    /// them (`10.2.3.124/24` is `10.2.3.0/24`), as neutron's
+    /// `convert_ip_prefix_to_cidr` does for security group rule prefixes.
+    pub fn parse_masked(text: &str) -> Result<Cidr, String> {
+        Self::parse_with(text, false)
+    }
+
+    fn parse_with(text: &str, strict: bool) -> Result<Cidr, String> {
         let bad = || format!("'{text}' is not a valid IP subnet.");
         let (addr, prefix) = text.split_once('/').ok_or_else(bad)?;
         let ip: IpAddr = addr.parse().map_err(|_| bad())?;
@@ -67,7 +78,7 @@ impl Cidr {
         }
         let network = from_int(version_of(ip), to_int(ip) & mask(bits, prefix));
         let cidr = Cidr { network, prefix };
-        if network != ip {
+        if strict && network != ip {
             return Err(format!(
                 "'{text}' isn't a recognized IP subnet cidr, '{cidr}' is recommended."
             ));
@@ -322,6 +333,22 @@ pub fn random_mac(base: &[u8; 6]) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn rule_prefixes_lose_their_host_bits() {
+        assert!(Cidr::parse("10.2.3.124/24").is_err());
+        assert_eq!(
+            Cidr::parse_masked("10.2.3.124/24").unwrap().to_string(),
+            "10.2.3.0/24"
+        );
+        assert_eq!(
+            Cidr::parse_masked("2001:db8::1/64").unwrap().to_string(),
+            "2001:db8::/64"
+        );
+        assert!(Cidr::parse_masked("10.2.3.124/33").is_err());
+        assert!(Cidr::parse_masked("10.2.3.124").is_err());
+    }
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {

@@ -298,6 +298,13 @@ async fn security_groups_and_rules() {
         "direction": "ingress", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}})).await;
     assert_eq!(r.status, 409);
     assert_eq!(r.error_type(), "SecurityGroupRuleExists");
+    // A prefix with host bits is stored as its network, as neutron's
+    // convert_ip_prefix_to_cidr (Tempest sends 10.2.3.124/24).
+    let masked = h
+        .create("security-group-rules", "security_group_rule", "p1", json!({"security_group_id": wid,
+            "direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 80, "remote_ip_prefix": "10.2.3.124/24"}))
+        .await;
+    assert_eq!(masked["remote_ip_prefix"], "10.2.3.0/24");
     for bad in [
         json!({"direction": "sideways"}),
         json!({"direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 22}),

@@ -417,7 +417,8 @@ impl NetworkService {
                 } else {
                     format!("{p}/{}", if p.contains(':') { 128 } else { 32 })
                 };
-                let cidr = Cidr::parse(&text).map_err(|r| invalid_attr("remote_ip_prefix", r))?;
+                let cidr =
+                    Cidr::parse_masked(&text).map_err(|r| invalid_attr("remote_ip_prefix", r))?;
                 let want = if ethertype == "IPv4" { 4 } else { 6 };
                 if cidr.version() != want {
                     return Err(bad_request_typed(
