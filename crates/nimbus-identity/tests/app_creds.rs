@@ -442,3 +442,54 @@ async fn other_users_cannot_see_or_touch_them() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_rescoped_token_keeps_the_credential_and_its_limits() {
+    let cloud = Cloud::start().await;
+    let alice = cloud.user_with_roles("alice", "proj-a", &["member"]).await;
+    let token = alice.token(&cloud).await;
+    let base = format!("/users/{}/application_credentials", alice.id);
+    let created = cloud
+        .call(
+            "POST",
+            &base,
+            Some(&token),
+            Some(json!({"application_credential": {
+            "name": "c", "secret": "s", "roles": [{"name": "reader"}]}})),
+        )
+        .await;
+    let id = created.body["application_credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cred_token = cloud.auth(by_id(&id, "s")).await.subject.unwrap();
+    let rescope = |scope: Option<serde_json::Value>| {
+        let mut auth = json!({"identity": {"methods": ["token"], "token": {"id": cred_token}}});
+        if let Some(scope) = scope {
+            auth["scope"] = scope;
+        }
+        cloud.auth(auth)
+    };
+    let again = rescope(None).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    let body = &again.body["token"];
+    assert_eq!(body["project"]["id"], alice.project_id.as_str());
+    assert_eq!(role_names(&body["roles"]), ["reader"]);
+    assert_eq!(body["application_credential"]["id"], id.as_str());
+    // Not into another project, and not once the credential is gone.
+    let admin = cloud.admin_token().await;
+    let other = cloud
+        .call("GET", "/projects?name=admin", Some(&admin), None)
+        .await;
+    let other = other.body["projects"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let elsewhere = rescope(Some(json!({"project": {"id": other}}))).await;
+    assert_eq!(elsewhere.status, StatusCode::UNAUTHORIZED);
+    let deleted = cloud
+        .call("DELETE", &format!("{base}/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(rescope(None).await.status, StatusCode::UNAUTHORIZED);
+}
