@@ -7,7 +7,7 @@ use nimbus_common::{Json, RequestContext};
 use serde_json::{Value, json};
 
 /// (name, alias, updated, description) of each implemented extension.
-const EXTENSIONS: [(&str, &str, &str, &str); 9] = [
+const EXTENSIONS: [(&str, &str, &str, &str); 10] = [
     (
         "AdminActions",
         "os-admin-actions",
@@ -43,6 +43,12 @@ const EXTENSIONS: [(&str, &str, &str, &str); 9] = [
         "os-volume-actions",
         "2012-05-31T00:00:00+00:00",
         "Enable volume actions.",
+    ),
+    (
+        "VolumeImageMetadata",
+        "os-vol-image-meta",
+        "2012-12-07T00:00:00+00:00",
+        "Show image metadata associated with the volume.",
     ),
     (
         "VolumeHostAttribute",
@@ -94,6 +100,7 @@ mod tests {
         aliases.dedup();
         assert_eq!(aliases.len(), EXTENSIONS.len());
         assert!(aliases.contains(&"os-volume-actions"));
+        assert!(aliases.contains(&"os-vol-image-meta"));
         for e in list {
             assert!(e["name"].is_string() && e["updated"].is_string() && e["links"].is_array());
         }
