@@ -184,6 +184,18 @@ impl As<'_> {
         let status = r.status().as_u16();
         (status, r.json().unwrap_or(Value::Null))
     }
+    fn delete_attach(&self, server: &str, volume: &str) -> u16 {
+        self.cloud
+            .http()
+            .delete(self.cloud.url(&format!(
+                "/compute/v2.1/servers/{server}/os-volume_attachments/{volume}"
+            )))
+            .header("X-Auth-Token", self.token())
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    }
 }
 
 fn id_of(v: &Value) -> String {
@@ -272,8 +284,10 @@ fn attach_flow(cloud: &Cloud) {
     let before = u1.console("sa").len();
     let started = Instant::now();
     u1.ok(&["server", "remove", "volume", "sa", "v1"]);
+    // As nova, the detach finishes after the 202: the volume is `detaching`
+    // until the guest has let go.
+    u1.wait_volume("v1", "available");
     eprintln!("detach took {:?}", started.elapsed());
-    assert_eq!(u1.volume_status("v1"), "available");
     assert!(
         u1.json(&["server", "volume", "list", "sa"])
             .as_array()
@@ -301,6 +315,7 @@ fn attach_flow(cloud: &Cloud) {
     assert_eq!(u1.volume_status("v2"), "in-use");
     let winner = if a.0 == 200 { "sa" } else { "sb" };
     u1.ok(&["server", "remove", "volume", winner, "v2"]);
+    u1.wait_volume("v2", "available");
 
     // A stopped server: the attach is recorded and the disk is there at the
     // next start, with the volume it already had.
@@ -320,9 +335,26 @@ fn attach_flow(cloud: &Cloud) {
         "the restarted guest lacks its volumes:\n{boot}"
     );
 
-    // Deleting a server detaches its volumes; delete_on_termination ones go.
+    // Attach and detach while the guest is still booting, as Tempest does
+    // right after ACTIVE: the unplug request reaches the guest before its
+    // ACPI is up and is lost, so the detach must ask again (nova retries
+    // too). Before the retry this left the volume attached for good.
     u1.ok(&["volume", "create", "--size", "1", "v3"]);
     u1.wait_volume("v3", "available");
+    let v3 = id_of(&u1.json(&["volume", "show", "v3"]));
+    u1.ok(&["server", "reboot", "--hard", "--wait", "sa"]);
+    let (status, body) = u1.post_attach(&sa, &v3);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(u1.delete_attach(&sa, &v3), 202);
+    u1.wait_volume("v3", "available");
+    assert!(
+        u1.json(&["server", "volume", "list", "sa"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Deleting a server detaches its volumes; delete_on_termination ones go.
     u1.ok(&[
         "--os-compute-api-version",
         "2.79",
@@ -434,6 +466,30 @@ fn server_boots_from_volume() {
     assert_eq!(list[0]["Device"], "/dev/vda", "{list}");
     let err = u.fails(&["server", "remove", "volume", "vs", "bv"]);
     assert!(err.contains("Cannot detach a root device volume"), "{err}");
+    // A snapshot of a volume-backed server: a volume snapshot and a
+    // zero-size image that maps the root to it; booting the image boots
+    // from a new volume made from that snapshot.
+    u.ok(&[
+        "server", "image", "create", "--name", "vsnap", "--wait", "vs",
+    ]);
+    let image = u.json(&["image", "show", "vsnap"]);
+    assert_eq!(image["size"], 0, "{image}");
+    let props = image["properties"].to_string();
+    assert!(props.contains("\"bdm_v2\":\"True\""), "{props}");
+    assert!(props.contains("snapshot_id"), "{props}");
+    let snaps = u.json(&["volume", "snapshot", "list"]);
+    assert_eq!(snaps[0]["Name"], "snapshot for vsnap", "{snaps}");
+    u.ok(&[
+        "server", "create", "--image", "vsnap", "--flavor", "m1.vol", "vs3",
+    ]);
+    u.wait_server("vs3", "ACTIVE");
+    u.wait_console("vs3", "NIMBUS-GUEST root-disk /dev/vda", 0);
+    let from_snap = u.json(&["server", "volume", "list", "vs3"]);
+    let made3 = from_snap[0]["Volume ID"].as_str().unwrap().to_string();
+    assert_ne!(made3, bv, "{from_snap}");
+    let vol = u.json(&["volume", "show", &made3]);
+    assert_eq!(vol["snapshot_id"], snaps[0]["ID"], "{vol}");
+    u.ok(&["server", "delete", "--wait", "vs3"]);
     // The volume the build made for vs2 goes with it; bv stays.
     let made = u.json(&["server", "volume", "list", "vs2"])[0]["Volume ID"]
         .as_str()
