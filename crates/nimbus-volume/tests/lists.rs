@@ -146,6 +146,15 @@ async fn paging_links_and_metadata_filter(pg: bool) {
             snaps
         );
     }
+    for sort in ["sort_key=display_name&sort_dir=asc", "sort=name:asc"] {
+        let r = h
+            .call("GET", &format!("/snapshots?{sort}"), "p1", None)
+            .await;
+        assert_eq!(r.status, 200, "{sort}");
+        assert_eq!(r.json()["snapshots"][0]["name"], "s0", "{sort}");
+        let r = h.call("GET", &format!("/volumes?{sort}"), "p1", None).await;
+        assert_eq!(r.json()["volumes"][0]["name"], "v0", "{sort}");
+    }
     let r = h
         .call("GET", "/snapshots?offset=1&limit=1", "p1", None)
         .await;

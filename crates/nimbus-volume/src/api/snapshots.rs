@@ -209,7 +209,11 @@ fn sort_keys(params: &[(String, String)]) -> Result<Vec<(String, bool)>, ApiErro
                 )));
             }
         };
-        let key = key.trim();
+        // Cinder sorts by columns: `name` is its `display_name`.
+        let key = match key.trim() {
+            "display_name" => "name",
+            other => other,
+        };
         if !["id", "name", "size", "status", "created_at", "updated_at"].contains(&key) {
             return Err(ApiError::bad_request(format!("Invalid sort key '{key}'.")));
         }

@@ -126,6 +126,11 @@ fn sort(volumes: &mut [Volume], params: &[(String, String)]) -> Result<(), ApiEr
     let mut keys = Vec::new();
     for part in spec.split(',') {
         let (key, dir) = part.split_once(':').unwrap_or((part, "desc"));
+        // Cinder sorts by columns: `name` is its `display_name`.
+        let key = match key.trim() {
+            "display_name" => "name",
+            other => other,
+        };
         let desc = match dir.trim() {
             "desc" => true,
             "asc" => false,
