@@ -34,7 +34,8 @@ REGEX=${1:-'^tempest\.api\.(identity|image|network|volume|compute)'}
 CONCURRENCY=${TEMPEST_CONCURRENCY:-2}
 [ -x "$BIN" ] || { echo "no nimbus binary at $BIN (cargo build -p nimbus, or pass -b)" >&2; exit 2; }
 
-WORK=${TEMPEST_WORK:-$ROOT/target/tempest}
+# Absolute: the script changes into the workspace before Tempest reads its config.
+WORK=$(realpath -m "${TEMPEST_WORK:-$ROOT/target/tempest}")
 VENV=$ROOT/target/tempest-venv
 DATA=$WORK/data
 WS=$WORK/ws
