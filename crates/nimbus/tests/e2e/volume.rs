@@ -378,7 +378,9 @@ fn volume_upload_to_image() {
         &cloud,
         "POST",
         &action,
-        Some(json!({"os-set_image_metadata": {"metadata": {"kernel_id": "k-1", "image_name": "old"}}})),
+        Some(
+            json!({"os-set_image_metadata": {"metadata": {"kernel_id": "k-1", "image_name": "old"}}}),
+        ),
     );
     assert_eq!(status, 200, "{body}");
 
