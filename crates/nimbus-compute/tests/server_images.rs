@@ -205,6 +205,9 @@ async fn backups_rotate_disk_config_is_kept_and_other_projects_see_404() {
     assert_eq!(image_b1.properties["image_type"], "backup");
     assert_eq!(image_b1.properties["backup_type"], "daily");
     assert_eq!(image_b1.properties["instance_uuid"], id);
+    // nova: the source image's min_ram (0 here), min_disk raised to the
+    // flavor's root disk (1 GiB).
+    assert_eq!((image_b1.min_ram, image_b1.min_disk), (0, 1));
     wait_status(app, &id, "ACTIVE").await;
 
     // From 2.45 it is in the body.

@@ -191,15 +191,20 @@ pub(super) async fn image_properties(
     kind: &ImageKind,
 ) -> Map<String, Value> {
     let mut body = Map::new();
-    body.insert("min_disk".into(), json!(instance.root_gb));
-    body.insert("min_ram".into(), json!(instance.memory_mb));
+    // nova's system metadata at boot: the image's min_ram, and min_disk
+    // raised to the flavor's root disk (get_system_metadata_from_image).
+    let (mut min_ram, mut min_disk) = (0, instance.root_gb);
     if let Ok(source) = svc.images().image_get(ctx, &instance.image_ref).await {
+        min_ram = source.min_ram;
+        min_disk = min_disk.max(source.min_disk);
         for key in INHERITED {
             if let Some(v) = source.properties.get(*key) {
                 body.insert((*key).into(), json!(v));
             }
         }
     }
+    body.insert("min_disk".into(), json!(min_disk));
+    body.insert("min_ram".into(), json!(min_ram));
     match kind {
         ImageKind::Snapshot => {
             body.insert("image_type".into(), json!("snapshot"));
