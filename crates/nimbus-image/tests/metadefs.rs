@@ -31,7 +31,8 @@ async fn catalog(h: &Harness) {
         NS,
         Some(json!({
             "namespace": "OS::Compute::Test", "display_name": "Test", "visibility": "public",
-            "resource_type_associations": [{"name": "OS::Nova::Flavor", "prefix": "hw:"}],
+            "resource_type_associations": [{"name": "OS::Nova::Flavor", "prefix": "hw:"},
+                                           {"name": "Custom::Type"}],
             "properties": {"cpu_policy": {"title": "CPU policy", "type": "string",
                                           "enum": ["shared", "dedicated"]}},
             "objects": [{"name": "numa", "required": ["nodes"],
@@ -93,7 +94,12 @@ async fn catalog(h: &Harness) {
     );
     assert_eq!(doc["objects"][0]["required"], json!(["nodes"]));
     assert_eq!(doc["tags"], json!([{"name": "t1"}]));
-    assert_eq!(doc["resource_type_associations"][0]["prefix"], "hw:");
+    // Same creation time: by name. Associating an unknown type created it.
+    assert_eq!(
+        names(&doc["resource_type_associations"]),
+        ["Custom::Type", "OS::Nova::Flavor"]
+    );
+    assert_eq!(doc["resource_type_associations"][1]["prefix"], "hw:");
     let doc = h
         .get(
             &format!("{NS}/OS::Compute::Test?resource_type=OS::Nova::Flavor"),
@@ -226,7 +232,17 @@ async fn catalog(h: &Harness) {
         .json();
     assert_eq!(list["namespaces"].as_array().unwrap().len(), 1);
     let types = h.get("/v2/metadefs/resource_types", "p1").await.json();
-    assert_eq!(names(&types["resource_types"]), ["OS::Nova::Flavor"]);
+    // The services' own resource types exist from the start.
+    assert_eq!(
+        names(&types["resource_types"]),
+        [
+            "Custom::Type",
+            "OS::Cinder::Volume",
+            "OS::Glance::Image",
+            "OS::Nova::Flavor",
+            "OS::Nova::Server"
+        ]
+    );
 
     // Protected namespaces refuse deletes of anything in them.
     let r = admin(

@@ -112,6 +112,16 @@ pub struct NewNamespace {
     pub associations: Vec<Association>,
 }
 
+/// The resource types of the services Nimbus runs, present from the start
+/// as in a Glance whose operator loaded the default metadefs (clients such
+/// as Horizon and Tempest pick from this list before associating).
+pub const DEFAULT_RESOURCE_TYPES: [&str; 4] = [
+    "OS::Cinder::Volume",
+    "OS::Glance::Image",
+    "OS::Nova::Flavor",
+    "OS::Nova::Server",
+];
+
 /// Names of namespaces, objects, properties, tags and resource types.
 pub const NAME_MAX: usize = 80;
 

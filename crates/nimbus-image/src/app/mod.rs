@@ -69,6 +69,11 @@ impl ImageService {
                 "uploads interrupted by the last stop were reset to queued"
             );
         }
+        crate::store::metadefs::resource_types_ensure(
+            db.pool(),
+            &metadef_model::DEFAULT_RESOURCE_TYPES,
+        )
+        .await?;
         // Nothing is mid-upload now: whatever is staged is left over.
         if config.staging_dir.exists() {
             std::fs::remove_dir_all(&config.staging_dir).map_err(|e| {

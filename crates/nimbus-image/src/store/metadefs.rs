@@ -323,6 +323,22 @@ pub async fn item_delete(
     Ok(done.rows_affected() > 0)
 }
 
+/// Makes sure the resource types in `names` exist (as protected ones).
+pub async fn resource_types_ensure(pool: &Pool, names: &[&str]) -> Result<(), ImageError> {
+    let now = now_micros();
+    for name in names {
+        sqlx::query(
+            "INSERT INTO image_metadef_resource_types (name, protected, created_at, updated_at)
+             VALUES ($1, 1, $2, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(*name)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Every resource type.
 pub async fn resource_type_list(pool: &Pool) -> Result<Vec<ResourceType>, ImageError> {
     let rows = sqlx::query(
