@@ -569,6 +569,44 @@ async fn stage_and_glance_direct_import() {
     let r = h.get(&format!("/v2/images/{id}/file"), "p").await;
     assert_eq!(r.body.as_ref(), data.as_slice());
     assert_eq!(h.admin_show(&id).await["os_hash_value"], sha512_hex(&data));
+
+    // The import left one task (the refused attempts none), which ends in
+    // success; Tempest's snapshot tests wait on this list.
+    let mut tasks = serde_json::Value::Null;
+    for _ in 0..200 {
+        tasks = h.get(&format!("/v2/images/{id}/tasks"), "p").await.json();
+        if tasks["tasks"][0]["status"] != "processing" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let list = tasks["tasks"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{tasks}");
+    assert_eq!(list[0]["type"], "api_image_import");
+    assert_eq!(list[0]["status"], "success", "{tasks}");
+    assert_eq!(list[0]["image_id"], id.as_str());
+    assert_eq!(
+        list[0]["input"]["import_req"]["method"]["name"],
+        "glance-direct"
+    );
+    assert!(list[0]["expires_at"].is_string(), "{tasks}");
+    // Another project cannot see the private image, nor its tasks.
+    assert_eq!(
+        h.get(&format!("/v2/images/{id}/tasks"), "q").await.status,
+        404
+    );
+    // An image that was never imported has none.
+    let other = h
+        .create(
+            "p",
+            json!({"disk_format": "raw", "container_format": "bare"}),
+        )
+        .await;
+    let none = h
+        .get(&format!("/v2/images/{other}/tasks"), "p")
+        .await
+        .json();
+    assert_eq!(none, json!({"tasks": []}));
 }
 
 #[tokio::test]

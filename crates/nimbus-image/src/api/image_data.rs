@@ -6,8 +6,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nimbus_common::{ApiError, Json, RequestContext};
 use serde::Deserialize;
+use serde_json::{Value, json};
 
-use super::{header_str, media_type};
+use super::{header_str, media_type, wire};
 use crate::app::ImageService;
 use crate::app::upload::Download;
 
@@ -114,6 +115,37 @@ pub async fn import(
     )
     .await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// `GET /v2/images/{id}/tasks` (glance 2.12): the image's import tasks.
+pub async fn tasks(
+    State(svc): State<ImageService>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tasks = svc.image_tasks(&ctx, &id).await?;
+    let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+    let tasks: Vec<Value> = tasks
+        .iter()
+        .map(|t| {
+            json!({
+                "id": t.id,
+                "type": t.task_type,
+                "status": t.status,
+                "owner": t.owner,
+                "image_id": t.image_id,
+                "input": parse(&t.input),
+                "result": t.result.as_deref().map(parse),
+                "message": t.message,
+                "request_id": t.request_id,
+                "user_id": t.user_id,
+                "created_at": wire::timestamp(t.created_at),
+                "updated_at": wire::timestamp(t.updated_at),
+                "expires_at": t.expires_at.map(wire::timestamp),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "tasks": tasks })))
 }
 
 /// `GET /v2/images/{id}/file`.

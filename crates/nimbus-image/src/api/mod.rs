@@ -61,6 +61,7 @@ fn v2_routes(service: ImageService) -> Router {
         )
         .route("/v2/images/{id}/stage", put(image_data::stage))
         .route("/v2/images/{id}/import", post(image_data::import))
+        .route("/v2/images/{id}/tasks", get(image_data::tasks))
         .route(
             "/v2/images/{id}/actions/deactivate",
             post(images::deactivate),

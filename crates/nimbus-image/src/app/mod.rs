@@ -8,6 +8,7 @@ pub mod metadefs;
 pub mod model;
 pub mod policy;
 pub mod range;
+pub mod tasks;
 pub mod upload;
 pub mod web_download;
 

@@ -353,20 +353,34 @@ impl ImageService {
     ) -> Result<(), ApiError> {
         let image = self.image_modifiable(ctx, id, "import data into").await?;
         let store_id = self.store_choice(store_id)?;
-        match method {
-            "glance-direct" => self.import_staged(image, store_id).await,
-            "web-download" => self.import_web(image, uri, store_id).await,
-            other => Err(ApiError::bad_request(format!(
-                "Import method {other} is not supported: this cloud offers {}.",
+        if !IMPORT_METHODS.contains(&method) {
+            return Err(ApiError::bad_request(format!(
+                "Import method {method} is not supported: this cloud offers {}.",
                 IMPORT_METHODS.join(" and ")
-            ))),
+            )));
         }
+        let task = self.task_begin(ctx, &image.id, method, &store_id).await?;
+        let started = if method == "glance-direct" {
+            self.import_staged(image, store_id, task.clone()).await
+        } else {
+            self.import_web(image, uri, store_id, task.clone()).await
+        };
+        // Refused before any work began: glance would not have made a task.
+        if started.is_err() {
+            self.task_discard(&task).await;
+        }
+        started
     }
 
     /// `glance-direct`: moves staged data into a store in the background
     /// (202); the image goes `importing`, then `active`, or back to `queued`
     /// on failure.
-    async fn import_staged(&self, image: Image, store_id: String) -> Result<(), ApiError> {
+    async fn import_staged(
+        &self,
+        image: Image,
+        store_id: String,
+        task: String,
+    ) -> Result<(), ApiError> {
         let id = image.id.as_str();
         let info_path = self.staged_info_path(id);
         if image.status != Status::Uploading || !info_path.exists() {
@@ -404,6 +418,7 @@ impl ImageService {
                 Err(e) => Err(ApiError::internal(e)),
             };
             service.staged_discard(&id).await;
+            service.task_end(&task, &id, result.as_ref().err()).await;
             match result {
                 Ok(()) => {
                     let mut guard = guard;

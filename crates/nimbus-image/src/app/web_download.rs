@@ -219,6 +219,7 @@ impl ImageService {
         image: Image,
         uri: Option<&str>,
         store_id: String,
+        task: String,
     ) -> Result<(), ApiError> {
         if image.status != Status::Queued {
             return Err(ApiError::conflict(
@@ -303,6 +304,7 @@ impl ImageService {
                 Ok::<(), ApiError>(())
             }
             .await;
+            service.task_end(&task, &id, result.as_ref().err()).await;
             if let Err(e) = result {
                 tracing::warn!(image = %id, error = %e, "web-download import failed");
             }

@@ -5,6 +5,7 @@
 pub mod images;
 pub mod members;
 pub mod metadefs;
+pub mod tasks;
 
 /// A value bound into a dynamically built statement.
 #[derive(Debug, Clone)]
