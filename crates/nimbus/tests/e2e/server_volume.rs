@@ -336,9 +336,11 @@ fn attach_flow(cloud: &Cloud) {
     );
 
     // Attach and detach while the guest is still booting, as Tempest does
-    // right after ACTIVE: the unplug request reaches the guest before its
-    // ACPI is up and is lost, so the detach must ask again (nova retries
-    // too). Before the retry this left the volume attached for good.
+    // right after ACTIVE. Depending on how far the boot got, QEMU drops the
+    // device at once, or the unplug request reaches a guest whose ACPI is
+    // not up yet and is lost, so the detach must ask again (nova retries
+    // too; without that the volume stayed attached for good). Either way
+    // the volume must end available and off the server.
     u1.ok(&["volume", "create", "--size", "1", "v3"]);
     u1.wait_volume("v3", "available");
     let v3 = id_of(&u1.json(&["volume", "show", "v3"]));
