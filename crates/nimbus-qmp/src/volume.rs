@@ -227,6 +227,70 @@ pub async fn disk_release(qmp: &Qmp, disk: &Disk, timeout: Duration) -> Result<(
 mod tests {
     use super::*;
 
+    /// A QMP peer whose guest ignores the first `ignored` unplug requests
+    /// (as a booting guest does), then releases the device; a `device_del`
+    /// for a device already gone is DeviceNotFound, as QEMU answers.
+    async fn guest_that_ignores(listener: tokio::net::UnixListener, ignored: usize) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (stream, _) = listener.accept().await.unwrap();
+        let (read, mut write) = stream.into_split();
+        write
+            .write_all(b"{\"QMP\": {\"version\": {}, \"capabilities\": []}}\n")
+            .await
+            .unwrap();
+        let mut lines = BufReader::new(read).lines();
+        let mut asked = 0;
+        let mut gone = false;
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let msg: Value = serde_json::from_str(&line).unwrap();
+            let id = msg["id"].clone();
+            let mut reply = json!({"return": {}, "id": id});
+            if msg["execute"] == "device_del" {
+                asked += 1;
+                if gone {
+                    reply = json!({"error": {"class": "DeviceNotFound", "desc": "gone"}, "id": id});
+                } else if asked > ignored {
+                    gone = true;
+                    write
+                        .write_all(
+                            b"{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"vol-1\"}}\n",
+                        )
+                        .await
+                        .unwrap();
+                }
+            }
+            write
+                .write_all(format!("{reply}\n").as_bytes())
+                .await
+                .unwrap();
+        }
+    }
+
+    async fn connected(ignored: usize) -> (tempfile::TempDir, Qmp) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qmp.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        tokio::spawn(guest_that_ignores(listener, ignored));
+        let qmp = Qmp::connect(&path, Duration::from_secs(5)).await.unwrap();
+        (dir, qmp)
+    }
+
+    #[tokio::test]
+    async fn unplug_asks_again_until_the_guest_lets_go() {
+        let wait = Duration::from_millis(200);
+        // The first two requests are lost: the third attempt succeeds.
+        let (_dir, qmp) = connected(2).await;
+        disk_unplug(&qmp, "vol-1", 3, wait).await.unwrap();
+        // Asking once more finds the device gone, which counts as released.
+        disk_unplug(&qmp, "vol-1", 1, wait).await.unwrap();
+        // Too few attempts: the timeout is the error.
+        let (_dir, qmp) = connected(2).await;
+        assert!(matches!(
+            disk_unplug(&qmp, "vol-1", 2, wait).await,
+            Err(Error::Timeout(_))
+        ));
+    }
+
     #[test]
     fn connection_info_becomes_a_node() {
         let local = json!({"driver_volume_type": "local", "data": {"device_path": "/v/volume-1", "format": "raw"}});
