@@ -58,10 +58,21 @@ impl Cidr {
     }
 
     /// Parses like [`Cidr::parse`] but clears host bits instead of refusing
-    /// them (`10.2.3.124/24` is `10.2.3.0/24`), as neutron's
-    /// `convert_ip_prefix_to_cidr` does for security group rule prefixes.
+    /// them (`10.2.3.124/24` is `10.2.3.0/24`), the
+    /// `normalized_cidr` of a security group rule prefix.
     pub fn parse_masked(text: &str) -> Result<Cidr, String> {
         Self::parse_with(text, false)
+    }
+
+    /// A valid prefix written canonically with its host bits kept
+    /// (`10.2.3.124/24`, `2001:db8::1/64`), as neutron stores a security
+    /// group rule's `remote_ip_prefix` (netaddr's `str(IPNetwork(...))`).
+    pub fn host_form(text: &str) -> Result<String, String> {
+        let cidr = Self::parse_masked(text)?;
+        let bad = || format!("'{text}' is not a valid IP subnet.");
+        let (addr, _) = text.split_once('/').ok_or_else(bad)?;
+        let ip: IpAddr = addr.parse().map_err(|_| bad())?;
+        Ok(format!("{ip}/{}", cidr.prefix))
     }
 
     fn parse_with(text: &str, strict: bool) -> Result<Cidr, String> {
@@ -344,6 +355,11 @@ mod tests {
         assert_eq!(
             Cidr::parse_masked("2001:db8::1/64").unwrap().to_string(),
             "2001:db8::/64"
+        );
+        assert_eq!(Cidr::host_form("10.2.3.124/24").unwrap(), "10.2.3.124/24");
+        assert_eq!(
+            Cidr::host_form("2001:0db8:0::1/64").unwrap(),
+            "2001:db8::1/64"
         );
         assert!(Cidr::parse_masked("10.2.3.124/33").is_err());
         assert!(Cidr::parse_masked("10.2.3.124").is_err());

@@ -298,13 +298,19 @@ async fn security_groups_and_rules() {
         "direction": "ingress", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}})).await;
     assert_eq!(r.status, 409);
     assert_eq!(r.error_type(), "SecurityGroupRuleExists");
-    // A prefix with host bits is stored as its network, as neutron's
-    // convert_ip_prefix_to_cidr (Tempest sends 10.2.3.124/24).
+    // A prefix with host bits is kept as given, its network shown as
+    // normalized_cidr (neutron's security-groups-normalized-cidr; Tempest
+    // sends 10.2.3.124/24 through nova and expects it back).
     let masked = h
         .create("security-group-rules", "security_group_rule", "p1", json!({"security_group_id": wid,
             "direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 80, "remote_ip_prefix": "10.2.3.124/24"}))
         .await;
-    assert_eq!(masked["remote_ip_prefix"], "10.2.3.0/24");
+    assert_eq!(masked["remote_ip_prefix"], "10.2.3.124/24");
+    assert_eq!(masked["normalized_cidr"], "10.2.3.0/24");
+    // The same network written another way is the same rule.
+    let r = h.post("security-group-rules", "p1", json!({"security_group_rule": {"security_group_id": wid,
+        "direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 80, "remote_ip_prefix": "10.2.3.7/24"}})).await;
+    assert_eq!(r.status, 409);
     for bad in [
         json!({"direction": "sideways"}),
         json!({"direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 22}),

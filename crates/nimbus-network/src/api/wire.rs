@@ -213,7 +213,7 @@ pub fn rule_json(r: &SecurityGroupRule, default_group: bool) -> Value {
         "port_range_min": r.port_range_min,
         "port_range_max": r.port_range_max,
         "remote_ip_prefix": r.remote_ip_prefix,
-        "normalized_cidr": r.remote_ip_prefix,
+        "normalized_cidr": crate::app::security_groups::normalized_cidr(r.remote_ip_prefix.as_deref()),
         "remote_group_id": r.remote_group_id,
         "remote_address_group_id": null,
         "description": r.description,

@@ -419,6 +419,10 @@ impl NetworkService {
                 };
                 let cidr =
                     Cidr::parse_masked(&text).map_err(|r| invalid_attr("remote_ip_prefix", r))?;
+                // Stored as given (host bits kept), as neutron; the
+                // network shows as `normalized_cidr`.
+                let given =
+                    Cidr::host_form(&text).map_err(|r| invalid_attr("remote_ip_prefix", r))?;
                 let want = if ethertype == "IPv4" { 4 } else { 6 };
                 if cidr.version() != want {
                     return Err(bad_request_typed(
@@ -426,7 +430,7 @@ impl NetworkService {
                         &format!("Conflicting value ethertype {ethertype} for CIDR {p}"),
                     ));
                 }
-                Some(cidr.to_string())
+                Some(given)
             }
         };
         if let Some(rg) = &remote_group_id {
@@ -455,7 +459,8 @@ impl NetworkService {
                 && r.protocol == rule.protocol
                 && r.port_range_min == rule.port_range_min
                 && r.port_range_max == rule.port_range_max
-                && r.remote_ip_prefix == rule.remote_ip_prefix
+                && normalized_cidr(r.remote_ip_prefix.as_deref())
+                    == normalized_cidr(rule.remote_ip_prefix.as_deref())
                 && r.remote_group_id == rule.remote_group_id
         }) {
             return Err(conflict(
@@ -495,4 +500,14 @@ fn default_exists() -> ApiError {
         "SecurityGroupDefaultAlreadyExists",
         "Default security group already exists.",
     )
+}
+
+/// A rule prefix's network (`10.2.3.124/24` -> `10.2.3.0/24`): neutron's
+/// `normalized_cidr`, also what makes two rules the same.
+pub fn normalized_cidr(prefix: Option<&str>) -> Option<String> {
+    prefix.map(|p| {
+        Cidr::parse_masked(p)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|_| p.to_string())
+    })
 }
