@@ -127,11 +127,22 @@ pub async fn observe(
 /// `/compute/v2.1/` and `/compute/v2.1` are the same resource, as in the
 /// Python services: strip one trailing slash before routing. Glance's v2
 /// router does not: `GET /v2/images/` is an image with an empty id (404),
-/// not the list, so its paths keep their slash.
+/// not the list, so its paths keep their slash; nor do nova's below its
+/// version root (`GET /compute/v2.1/os-volumes/` is 404, not the list) and
+/// cinder's v3 (`GET /volume/v3/{p}/volumes/` is 404; its router serves
+/// `/v3/` itself).
 pub fn trim_trailing_slash(mut request: Request) -> Request {
     let uri = request.uri();
     let path = uri.path();
-    if path.len() > 1 && path.ends_with('/') && !path.starts_with("/image/v2/") {
+    let nova_resource = path
+        .strip_prefix("/compute/v2.1/")
+        .is_some_and(|rest| !rest.is_empty());
+    if path.len() > 1
+        && path.ends_with('/')
+        && !path.starts_with("/image/v2/")
+        && !path.starts_with("/volume/v3/")
+        && !nova_resource
+    {
         let trimmed = path.trim_end_matches('/');
         let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
         let new = match uri.query() {
@@ -158,7 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn one_trailing_slash_goes_except_under_glance_v2() {
+    fn one_trailing_slash_goes_except_under_glance_v2_nova_v21_and_cinder_v3() {
         assert_eq!(trimmed("/compute/v2.1/"), "/compute/v2.1");
         assert_eq!(
             trimmed("/network/v2.0/ports/?a=1"),
@@ -166,6 +177,11 @@ mod tests {
         );
         assert_eq!(trimmed("/image/"), "/image");
         assert_eq!(trimmed("/image/v2/images/"), "/image/v2/images/");
+        assert_eq!(
+            trimmed("/compute/v2.1/os-volumes/"),
+            "/compute/v2.1/os-volumes/"
+        );
+        assert_eq!(trimmed("/volume/v3/p/volumes/"), "/volume/v3/p/volumes/");
         assert_eq!(trimmed("/"), "/");
     }
 }

@@ -65,10 +65,14 @@ fn compute_proxies(backend: Backend) {
     assert_eq!(list["volumes"], serde_json::json!([shown]));
     let (status, _) = nova(&cloud, &token, "2.36", "GET", "/os-volumes");
     assert_eq!(status, 404, "gone from 2.36");
-    // An empty id is no route (nova's 404), even after the binary trims the
-    // trailing slash.
+    // An empty id is no route (nova's 404).
     let (status, _) = nova(&cloud, &token, "2.1", "DELETE", "/os-volumes/");
     assert_eq!(status, 404);
+    let (status, body) = nova(&cloud, &token, "2.1", "GET", "/os-volumes/");
+    assert_eq!(status, 404, "{body}");
+    // The version root keeps working with its slash.
+    let (status, _) = nova(&cloud, &token, "2.1", "GET", "/");
+    assert_eq!(status, 200);
 
     let network = cloud.openstack_json(&["network", "create", "pn"]);
     let (status, nets) = nova(&cloud, &token, "2.1", "GET", "/os-tenant-networks");

@@ -395,8 +395,36 @@ pub fn failed(out: Output, args: &[&str]) -> String {
 impl Drop for Cloud {
     fn drop(&mut self) {
         self.stop();
+        // Guests outlive `nimbus serve` on purpose (a restart re-attaches
+        // to them); a finished test must not leave them running.
+        kill_guests(self.data.path());
         if std::thread::panicking() {
             eprintln!("--- nimbus log ---\n{}", self.log());
+        }
+    }
+}
+
+/// Kills the QEMU of every instance under `data`, by its pid file, if the
+/// process with that pid still names this data dir.
+fn kill_guests(data: &Path) {
+    let Ok(dirs) = std::fs::read_dir(data.join("instances")) else {
+        return;
+    };
+    let needle = data.to_string_lossy().into_owned();
+    for dir in dirs.flatten() {
+        let Some(pid) = std::fs::read_to_string(dir.path().join("qemu.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle));
+        if ours {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
         }
     }
 }
